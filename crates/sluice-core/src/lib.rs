@@ -1,0 +1,49 @@
+//! Typed events on the wire.
+//!
+//! A sluice event is a Rust type generated from a Protobuf message or an Avro
+//! record (see `sluice-build`). This crate holds everything that turns such a
+//! value into the bytes and headers of a Kafka record and back, without
+//! depending on a Kafka client:
+//!
+//! ```text
+//!  event ──Codec::encode──► body ──wire::frame──► [0][schema id][body]  (record value)
+//!  Envelope::new ─────────────────────────────────► ce_* headers         (record headers)
+//!  Event::partition_key ──────────────────────────► key                  (record key)
+//! ```
+//!
+//! # Layout
+//!
+//! - [`event`]: the [`Event`] trait that ties a generated type to its event
+//!   type name, schema subject, codec and partition key.
+//! - [`codec`]: the [`Codec`] interface with its Protobuf and Avro codecs.
+//! - [`wire`]: the Confluent Schema Registry framing (magic byte, schema id,
+//!   Protobuf message indexes).
+//! - [`registry`]: the file-based schema registry (subject, version → id).
+//! - [`envelope`]: CloudEvents Kafka binding headers and W3C trace context.
+//! - [`serde`](mod@serde): [`Serializer`] and [`Deserializer`], which combine
+//!   all of the above and are what producers and consumers call.
+//! - [`error`]: the typed errors; every decoding failure has its own variant.
+
+pub mod codec;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod registry;
+pub mod serde;
+pub mod wire;
+
+pub use codec::{AvroCodec, Codec, ProtobufCodec};
+pub use envelope::{Envelope, TraceContext};
+pub use error::{DecodeError, EncodeError, EnvelopeError, RegistryError};
+pub use event::{Event, Format};
+pub use registry::{RegisteredSchema, SchemaRegistry};
+pub use serde::{Deserializer, Serializer};
+
+/// Items the generated code refers to, re-exported so that a crate with
+/// generated events needs no direct dependency on them.
+#[doc(hidden)]
+pub mod __private {
+    pub use apache_avro;
+    pub use prost;
+    pub use serde;
+}

@@ -1,0 +1,229 @@
+//! A schema registry kept in files.
+//!
+//! `manifest.toml` lists every registered schema version:
+//!
+//! ```toml
+//! [[schema]]
+//! id = 1
+//! subject = "sluice.email.v1.EmailReceived"
+//! version = 1
+//! format = "protobuf"
+//! file = "sluice.email.v1.EmailReceived/v1.txt"
+//! ```
+//!
+//! Ids are assigned once and never reused, exactly as a Confluent Schema
+//! Registry would, so no registry server is needed to read or write records.
+//! Each version's schema text sits in `file`, relative to the manifest. For
+//! Avro it is the `.avsc`; for Protobuf it is a normalized description of the
+//! message and every message it uses (see `sluice-build`), which is what the
+//! compatibility gate compares.
+//!
+//! Generated event crates embed their registry at build time, so a service
+//! never reads these files at run time.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::RegistryError;
+use crate::event::Format;
+
+/// The file that lists registered schemas.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(rename = "schema", default)]
+    pub schemas: Vec<ManifestEntry>,
+}
+
+/// One registered version of one subject.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    pub id: u32,
+    pub subject: String,
+    pub version: u32,
+    pub format: Format,
+    /// The schema text, relative to the manifest's directory.
+    pub file: String,
+}
+
+impl Manifest {
+    pub fn from_toml(text: &str) -> Result<Self, RegistryError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, RegistryError> {
+        Self::from_toml(&read(path)?)
+    }
+
+    /// The newest version of `subject`, if it has any.
+    pub fn latest<'a>(&'a self, subject: &'a str) -> Option<&'a ManifestEntry> {
+        self.versions(subject).max_by_key(|e| e.version)
+    }
+
+    /// Every version of `subject`, in manifest order.
+    pub fn versions<'a>(&'a self, subject: &'a str) -> impl Iterator<Item = &'a ManifestEntry> {
+        self.schemas.iter().filter(move |e| e.subject == subject)
+    }
+
+    /// The id the next registered version gets.
+    pub fn next_id(&self) -> u32 {
+        self.schemas.iter().map(|e| e.id).max().unwrap_or(0) + 1
+    }
+}
+
+fn read(path: &Path) -> Result<String, RegistryError> {
+    std::fs::read_to_string(path).map_err(|source| RegistryError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// One registered schema version, ready for decoding.
+#[derive(Debug)]
+pub struct RegisteredSchema {
+    pub id: u32,
+    pub subject: String,
+    pub version: u32,
+    pub format: Format,
+    pub schema: String,
+    avro: Option<apache_avro::Schema>,
+}
+
+impl RegisteredSchema {
+    pub fn new(
+        id: u32,
+        subject: impl Into<String>,
+        version: u32,
+        format: Format,
+        schema: impl Into<String>,
+    ) -> Result<Self, RegistryError> {
+        let subject = subject.into();
+        let schema = schema.into();
+        let avro = match format {
+            Format::Avro => Some(apache_avro::Schema::parse_str(&schema).map_err(|e| {
+                RegistryError::InvalidAvro {
+                    subject: subject.clone(),
+                    version,
+                    id,
+                    reason: e.to_string(),
+                }
+            })?),
+            Format::Protobuf => None,
+        };
+        Ok(Self {
+            id,
+            subject,
+            version,
+            format,
+            schema,
+            avro,
+        })
+    }
+
+    /// The parsed schema, for Avro entries.
+    pub fn avro_schema(&self) -> Option<&apache_avro::Schema> {
+        self.avro.as_ref()
+    }
+}
+
+/// All registered schemas, looked up by id when records are decoded.
+#[derive(Debug, Default)]
+pub struct SchemaRegistry {
+    by_id: HashMap<u32, RegisteredSchema>,
+}
+
+impl SchemaRegistry {
+    pub fn new(schemas: impl IntoIterator<Item = RegisteredSchema>) -> Result<Self, RegistryError> {
+        let mut by_id: HashMap<u32, RegisteredSchema> = HashMap::new();
+        for schema in schemas {
+            if let Some(first) = by_id.get(&schema.id) {
+                return Err(RegistryError::DuplicateId {
+                    id: schema.id,
+                    first: format!("{} v{}", first.subject, first.version),
+                    second: format!("{} v{}", schema.subject, schema.version),
+                });
+            }
+            if by_id
+                .values()
+                .any(|s| s.subject == schema.subject && s.version == schema.version)
+            {
+                return Err(RegistryError::DuplicateVersion {
+                    subject: schema.subject,
+                    version: schema.version,
+                });
+            }
+            by_id.insert(schema.id, schema);
+        }
+        Ok(Self { by_id })
+    }
+
+    /// Loads a manifest and the schema files it names.
+    pub fn load(manifest_path: &Path) -> Result<Self, RegistryError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let dir = manifest_path.parent().unwrap_or(Path::new("."));
+        let schemas = manifest
+            .schemas
+            .into_iter()
+            .map(|e| {
+                let text = read(&dir.join(&e.file))?;
+                RegisteredSchema::new(e.id, e.subject, e.version, e.format, text)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(schemas)
+    }
+
+    pub fn get(&self, id: u32) -> Option<&RegisteredSchema> {
+        self.by_id.get(&id)
+    }
+
+    /// Every registered schema, ordered by id.
+    pub fn iter(&self) -> impl Iterator<Item = &RegisteredSchema> {
+        let mut all: Vec<_> = self.by_id.values().collect();
+        all.sort_by_key(|s| s.id);
+        all.into_iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_versions_are_unique() {
+        let a = || RegisteredSchema::new(1, "a", 1, Format::Protobuf, "").expect("valid");
+        let b = |id, version| RegisteredSchema::new(id, "b", version, Format::Protobuf, "");
+        assert!(SchemaRegistry::new([a(), b(2, 1).expect("valid")]).is_ok());
+        assert!(matches!(
+            SchemaRegistry::new([a(), b(1, 1).expect("valid")]),
+            Err(RegistryError::DuplicateId { id: 1, .. })
+        ));
+        assert!(matches!(
+            SchemaRegistry::new([b(2, 1).expect("valid"), b(3, 1).expect("valid")]),
+            Err(RegistryError::DuplicateVersion { version: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_avro_is_rejected_with_its_subject() {
+        let err = RegisteredSchema::new(7, "x.Y", 2, Format::Avro, "{not json").unwrap_err();
+        assert!(err.to_string().contains("x.Y version 2 (id 7)"), "{err}");
+    }
+
+    #[test]
+    fn manifest_rejects_unknown_keys() {
+        let err = Manifest::from_toml(
+            "[[schema]]\nid = 1\nsubject = \"a\"\nversion = 1\nformat = \"avro\"\nfile = \"a\"\ncolour = 1\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,36 @@
+//! The typed events of the reference system, an email and workflow platform.
+//!
+//! Every event exists twice, once generated from `proto/` ([`proto`]) and
+//! once from `schemas/` ([`avro`]), with the same fields; a service picks
+//! one format per topic. The types come from `build.rs`, which is one call
+//! into `sluice-build` — the same call a service makes for its own schemas.
+//!
+//! ```
+//! use sluice_core::{Deserializer, Event, Serializer};
+//! use sluice_events::proto::EmailReceived;
+//!
+//! let event = EmailReceived { email_id: "e-1".into(), ..Default::default() };
+//! assert_eq!(EmailReceived::EVENT_TYPE, "email.received.v1");
+//! assert_eq!(event.partition_key(), "e-1");
+//!
+//! let value = Serializer::new().encode(&event).unwrap();
+//! let back: EmailReceived = Deserializer::new(sluice_events::registry()).decode(&value).unwrap();
+//! assert_eq!(back, event);
+//! ```
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/sluice_events.rs"));
+}
+
+pub use generated::registry;
+
+/// The events generated from `proto/sluice/email/v1/*.proto`.
+pub mod proto {
+    pub use super::generated::proto::FILE_DESCRIPTOR_SET;
+    pub use super::generated::proto::sluice::email::v1::*;
+}
+
+/// The events generated from `schemas/*.avsc`.
+pub mod avro {
+    pub use super::generated::avro::sluice::email::avro::v1::*;
+}
