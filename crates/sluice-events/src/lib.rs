@@ -24,6 +24,8 @@ mod generated {
 
 pub use generated::registry;
 
+pub mod samples;
+
 /// The events generated from `proto/sluice/email/v1/*.proto`.
 pub mod proto {
     pub use super::generated::proto::FILE_DESCRIPTOR_SET;
