@@ -16,7 +16,7 @@
 //!
 //! and include the result in the crate:
 //!
-//! ```ignore
+//! ```text
 //! include!(concat!(env!("OUT_DIR"), "/sluice_events.rs"));
 //! ```
 //!
