@@ -5,7 +5,7 @@
 //! headers. W3C trace context travels beside them in `traceparent` and
 //! `tracestate`, where OpenTelemetry's Kafka instrumentation looks for it.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::codec::Codec;
 use crate::error::EnvelopeError;
@@ -48,13 +48,18 @@ pub struct Envelope {
 
 impl Envelope {
     /// A fresh envelope for an event of type `E`: new UUIDv7 id, the current
-    /// time, and `E`'s type and content type.
+    /// time (to the millisecond, as `ce_time` carries it), and `E`'s type and
+    /// content type.
     pub fn new<E: Event>(source: impl Into<String>) -> Self {
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let millis = Duration::from_millis(since_epoch.as_millis() as u64);
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             source: source.into(),
             event_type: E::EVENT_TYPE.to_owned(),
-            time: Some(SystemTime::now()),
+            time: Some(SystemTime::UNIX_EPOCH + millis),
             content_type: Some(<E::Codec as Codec<E>>::FORMAT.content_type().to_owned()),
             correlation_id: None,
             causation_id: None,
@@ -252,9 +257,7 @@ mod tests {
             id: "0191d8a6-7a3b-7cc0-8c1e-3f2a1b4c5d6e".into(),
             source: "/services/ingest".into(),
             event_type: "email.received.v1".into(),
-            time: Some(
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_764_000_000_123),
-            ),
+            time: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_000_000_123)),
             content_type: Some("application/vnd.confluent.protobuf".into()),
             correlation_id: Some("req-1".into()),
             causation_id: None,

@@ -1,0 +1,108 @@
+//! Connection settings shared by every client.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where the cluster is and how to talk to it.
+///
+/// `properties` passes librdkafka settings through unchanged, for anything
+/// sluice does not model itself. Values of keys that look secret
+/// (`*password*`, `*secret*`, `*.key.pem`, ...) never appear in `Debug`
+/// output.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            client_id: None,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// The rdkafka configuration these settings describe.
+    pub fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        if let Some(id) = &self.client_id {
+            config.set("client.id", id);
+        }
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "key.pem",
+        "ssl.key",
+        "sasl.oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let config = KafkaConfig::new("b:9092")
+            .with_property("sasl.password", "hunter2")
+            .with_property("ssl.key.password", "k3y")
+            .with_property("sasl.oauthbearer.config", "principal=x secret=s3cr3t")
+            .with_property("linger.ms", "5");
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "k3y", "s3cr3t"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("linger.ms") && shown.contains("\"5\""),
+            "{shown}"
+        );
+        assert_eq!(config.client_config().get("sasl.password"), Some("hunter2"));
+    }
+}

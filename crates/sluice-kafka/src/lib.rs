@@ -1,0 +1,14 @@
+//! Kafka plumbing shared by sluice's producer, consumer and bridges.
+//!
+//! # Layout
+//!
+//! - [`config`]: [`KafkaConfig`], the connection settings every client
+//!   starts from, with secrets kept out of `Debug` output.
+//! - [`record`]: typed events to rdkafka records ([`OutgoingRecord`]) and
+//!   rdkafka messages back to typed events ([`decode_message`]).
+
+pub mod config;
+pub mod record;
+
+pub use config::KafkaConfig;
+pub use record::{OutgoingRecord, RecordError, decode_message, envelope_of};

@@ -1,0 +1,94 @@
+//! Typed events as rdkafka records, and back.
+
+use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use sluice_core::{
+    DecodeError, Deserializer, EncodeError, Envelope, EnvelopeError, Event, Serializer,
+};
+
+/// A typed event encoded for Kafka: key, framed value and envelope headers.
+#[derive(Debug)]
+pub struct OutgoingRecord {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub headers: OwnedHeaders,
+    pub envelope: Envelope,
+}
+
+impl OutgoingRecord {
+    /// Encodes `event` with `serializer` and attaches `envelope` as headers.
+    pub fn new<E: Event>(
+        serializer: &Serializer,
+        event: &E,
+        envelope: Envelope,
+    ) -> Result<Self, EncodeError> {
+        let value = serializer.encode(event)?;
+        let mut pairs: Vec<(&'static str, Vec<u8>)> = Vec::with_capacity(10);
+        envelope.write_headers(|key, value| pairs.push((key, value.to_vec())));
+        let headers = pairs.iter().fold(
+            OwnedHeaders::new_with_capacity(pairs.len()),
+            |headers, (key, value)| {
+                headers.insert(rdkafka::message::Header {
+                    key,
+                    value: Some(value.as_slice()),
+                })
+            },
+        );
+        Ok(Self {
+            key: event.partition_key().to_owned(),
+            value,
+            headers,
+            envelope,
+        })
+    }
+
+    /// A record for rdkafka's producers, borrowing this one.
+    pub fn to_future_record<'a>(&'a self, topic: &'a str) -> FutureRecord<'a, str, [u8]> {
+        FutureRecord::to(topic)
+            .key(self.key.as_str())
+            .payload(self.value.as_slice())
+            .headers(self.headers.clone())
+    }
+}
+
+/// Why a consumed message could not be turned into a typed event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    #[error("record has no value (tombstone)")]
+    NoPayload,
+    #[error("invalid envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl RecordError {
+    /// The error class used in DLQ headers and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            RecordError::NoPayload => "empty_payload",
+            RecordError::Envelope(_) => "invalid_envelope",
+            RecordError::Decode(e) => e.class(),
+        }
+    }
+}
+
+/// The envelope carried in a message's headers.
+pub fn envelope_of<M: Message>(message: &M) -> Result<Envelope, EnvelopeError> {
+    let Some(headers) = message.headers() else {
+        return Envelope::from_headers(std::iter::empty());
+    };
+    Envelope::from_headers(headers.iter().map(|h| (h.key, h.value)))
+}
+
+/// Decodes a consumed message into a typed event and its envelope.
+pub fn decode_message<E: Event, M: Message>(
+    deserializer: &Deserializer<'_>,
+    message: &M,
+) -> Result<(E, Envelope), RecordError> {
+    let envelope = envelope_of(message)?;
+    let value = message.payload().ok_or(RecordError::NoPayload)?;
+    let event = deserializer.decode_typed(Some(&envelope.event_type), value)?;
+    Ok((event, envelope))
+}
