@@ -1,0 +1,60 @@
+# sluice — common tasks. `make run` and `make test` work on a fresh machine:
+# they install what is missing (Debian packages, Tansu) and skip what is there.
+
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/sluice
+TANSU_VERSION := 0.6.0
+TANSU_ROOT := $(CACHE)/tansu-$(TANSU_VERSION)
+export SLUICE_TANSU := $(TANSU_ROOT)/bin/tansu
+CARGO_FUZZ := $(CACHE)/cargo-fuzz/bin/cargo-fuzz
+APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FUZZ_SECONDS ?= 30
+
+.PHONY: run test lint deps tansu schema-check schema-register fuzz
+
+## Run the load test on the embedded mock cluster and print its report.
+run: deps
+	cargo run --release -p sluice-loadtest --
+
+## Run every test, integration tests on Tansu included.
+test: deps tansu
+	cargo run -q -p sluice-build --bin sluice-schema -- check
+	cargo test --workspace
+
+## Formatting and lints, as CI checks them.
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## Debian packages the build needs (librdkafka builds from source).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+## Tansu, a Kafka-protocol broker for integration tests, built once into $(CACHE).
+tansu: $(SLUICE_TANSU)
+$(SLUICE_TANSU):
+	CARGO_TARGET_DIR=$(CACHE)/tansu-build cargo install tansu --version $(TANSU_VERSION) \
+	  --features dynostore --locked --root $(TANSU_ROOT)
+	rm -rf $(CACHE)/tansu-build
+
+## The schema compatibility gate: fails on unregistered or incompatible changes.
+schema-check:
+	cargo run -q -p sluice-build --bin sluice-schema -- check
+
+## Register changed schemas as new versions (refuses incompatible ones).
+schema-register:
+	cargo run -q -p sluice-build --bin sluice-schema -- register
+
+## Fuzz the decoder for FUZZ_SECONDS seconds.
+fuzz: $(CARGO_FUZZ)
+	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) fuzz run decode -- -max_total_time=$(FUZZ_SECONDS)
+$(CARGO_FUZZ):
+	CARGO_TARGET_DIR=$(CACHE)/cargo-fuzz-build cargo install cargo-fuzz --version 0.13.2 --locked --root $(CACHE)/cargo-fuzz
+	rm -rf $(CACHE)/cargo-fuzz-build
