@@ -107,10 +107,10 @@ pub(crate) struct ProtoEvent {
 pub(crate) fn find_protos(root: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut found = Vec::new();
     crate::walk(root, &mut |path| {
-        if path.extension().is_some_and(|e| e == "proto") {
-            if let Ok(relative) = path.strip_prefix(root) {
-                found.push(relative.to_path_buf());
-            }
+        if path.extension().is_some_and(|e| e == "proto")
+            && let Ok(relative) = path.strip_prefix(root)
+        {
+            found.push(relative.to_path_buf());
         }
     })?;
     found.sort();

@@ -64,7 +64,11 @@ fn sequence_of(event_id: &str) -> Option<u64> {
 
 impl LoadEvent for proto::EmailReceived {
     fn generate(sequence: u64, key: &str) -> Self {
-        samples::proto_email_received(&Seed { sequence, email_id: key, ..Seed::default() })
+        samples::proto_email_received(&Seed {
+            sequence,
+            email_id: key,
+            ..Seed::default()
+        })
     }
     fn sequence(&self) -> Option<u64> {
         sequence_of(&self.metadata.as_ref()?.event_id)
@@ -73,7 +77,11 @@ impl LoadEvent for proto::EmailReceived {
 
 impl LoadEvent for avro::EmailReceived {
     fn generate(sequence: u64, key: &str) -> Self {
-        samples::avro_email_received(&Seed { sequence, email_id: key, ..Seed::default() })
+        samples::avro_email_received(&Seed {
+            sequence,
+            email_id: key,
+            ..Seed::default()
+        })
     }
     fn sequence(&self) -> Option<u64> {
         sequence_of(&self.metadata.event_id)
@@ -130,7 +138,10 @@ impl Check {
     }
 }
 
-async fn produce<E: LoadEvent>(args: &Args, config: &KafkaConfig) -> anyhow::Result<(Duration, u64)> {
+async fn produce<E: LoadEvent>(
+    args: &Args,
+    config: &KafkaConfig,
+) -> anyhow::Result<(Duration, u64)> {
     let producer: FutureProducer = config
         .client_config()
         .set("enable.idempotence", "true")
@@ -147,7 +158,8 @@ async fn produce<E: LoadEvent>(args: &Args, config: &KafkaConfig) -> anyhow::Res
     for sequence in 0..args.events {
         let key = &keys[(sequence % args.keys) as usize];
         let event = E::generate(sequence, key);
-        let record = OutgoingRecord::new(&serializer, &event, Envelope::new::<E>("/sluice/loadtest"))?;
+        let record =
+            OutgoingRecord::new(&serializer, &event, Envelope::new::<E>("/sluice/loadtest"))?;
         bytes += record.value.len() as u64;
         let future = producer
             .send_result(record.to_future_record(&args.topic))
@@ -220,18 +232,45 @@ async fn run<E: LoadEvent>(args: Args, config: KafkaConfig) -> anyhow::Result<bo
 
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
     println!();
-    println!("sluice load test: {} {:?} EmailReceived events, {} keys, {} partitions", args.events, args.format, args.keys, args.partitions);
-    println!("  broker              {}", args.brokers.as_deref().unwrap_or("embedded mock cluster"));
-    println!("  avg value size      {:.0} bytes", produced_bytes as f64 / args.events.max(1) as f64);
-    println!("  produced            {:>10} events in {:>7.2} s  {:>10.0} events/s", args.events, produce_time.as_secs_f64(), rate(args.events, produce_time));
-    println!("  consumed            {:>10} events in {:>7.2} s  {:>10.0} events/s", check.consumed, consume_time.as_secs_f64(), rate(check.consumed, consume_time));
-    println!("  end to end          {:>10} events in {:>7.2} s  {:>10.0} events/s", check.unique(), total.as_secs_f64(), rate(check.unique(), total));
+    println!(
+        "sluice load test: {} {:?} EmailReceived events, {} keys, {} partitions",
+        args.events, args.format, args.keys, args.partitions
+    );
+    println!(
+        "  broker              {}",
+        args.brokers.as_deref().unwrap_or("embedded mock cluster")
+    );
+    println!(
+        "  avg value size      {:.0} bytes",
+        produced_bytes as f64 / args.events.max(1) as f64
+    );
+    println!(
+        "  produced            {:>10} events in {:>7.2} s  {:>10.0} events/s",
+        args.events,
+        produce_time.as_secs_f64(),
+        rate(args.events, produce_time)
+    );
+    println!(
+        "  consumed            {:>10} events in {:>7.2} s  {:>10.0} events/s",
+        check.consumed,
+        consume_time.as_secs_f64(),
+        rate(check.consumed, consume_time)
+    );
+    println!(
+        "  end to end          {:>10} events in {:>7.2} s  {:>10.0} events/s",
+        check.unique(),
+        total.as_secs_f64(),
+        rate(check.unique(), total)
+    );
     println!("  lost                {:>10}", check.lost());
     println!("  duplicated          {:>10}", check.duplicates);
     println!("  out of order (key)  {:>10}", check.order_violations);
     println!("  undecodable         {:>10}", check.undecodable);
     let passed = check.lost() == 0 && check.order_violations == 0 && check.undecodable == 0;
-    println!("  result              {}", if passed { "PASS" } else { "FAIL" });
+    println!(
+        "  result              {}",
+        if passed { "PASS" } else { "FAIL" }
+    );
     Ok(passed)
 }
 
