@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -46,6 +46,11 @@ struct Args {
     keys: u64,
     #[arg(long, value_enum, default_value_t = Format::Protobuf)]
     format: Format,
+    /// The most events produced but not yet consumed. Keeps the test closed
+    /// loop: the mock cluster keeps only 5 MiB per partition, and a consumer
+    /// further behind than that would find its records deleted.
+    #[arg(long, default_value_t = 20_000)]
+    max_lag: u64,
     /// Give up when the consumer sees nothing new for this long.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     idle_timeout: Duration,
@@ -93,6 +98,7 @@ struct Check {
     seen: Vec<u32>,
     last_per_key: HashMap<String, u64>,
     consumed: u64,
+    unique: u64,
     duplicates: u64,
     order_violations: u64,
     undecodable: u64,
@@ -116,6 +122,7 @@ impl Check {
                     self.duplicates += 1;
                     return;
                 }
+                self.unique += 1;
             }
             None => {
                 self.undecodable += 1;
@@ -130,7 +137,7 @@ impl Check {
     }
 
     fn unique(&self) -> u64 {
-        self.seen.iter().filter(|&&c| c > 0).count() as u64
+        self.unique
     }
 
     fn lost(&self) -> u64 {
@@ -141,6 +148,7 @@ impl Check {
 async fn produce<E: LoadEvent>(
     args: &Args,
     config: &KafkaConfig,
+    consumed: &AtomicU64,
 ) -> anyhow::Result<(Duration, u64)> {
     let producer: FutureProducer = config
         .client_config()
@@ -156,6 +164,9 @@ async fn produce<E: LoadEvent>(
     let mut pending = Vec::with_capacity(args.events as usize);
     let mut bytes = 0u64;
     for sequence in 0..args.events {
+        while sequence.saturating_sub(consumed.load(Ordering::Relaxed)) > args.max_lag {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let key = &keys[(sequence % args.keys) as usize];
         let event = E::generate(sequence, key);
         let record =
@@ -182,6 +193,7 @@ fn consume<E: LoadEvent>(
     args: &Args,
     config: &KafkaConfig,
     subscribed: &AtomicBool,
+    progress: &AtomicU64,
 ) -> anyhow::Result<(Duration, Check)> {
     let consumer: BaseConsumer = config
         .client_config()
@@ -191,13 +203,20 @@ fn consume<E: LoadEvent>(
         .set("fetch.min.bytes", "1")
         .create()?;
     consumer.subscribe(&[&args.topic])?;
-    subscribed.store(true, Ordering::Release);
     let deserializer = Deserializer::new(registry());
     let mut check = Check::new(args.events);
     let mut started = None;
     let mut last_progress = Instant::now();
     while check.unique() < args.events && last_progress.elapsed() < args.idle_timeout {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+        let polled = consumer.poll(Duration::from_millis(100));
+        // Producing starts once partitions are assigned: a consumer still
+        // joining its group would fall behind from the first second, and
+        // the mock cluster keeps only 5 MiB per partition.
+        if !subscribed.load(Ordering::Relaxed) && consumer.assignment()?.count() > 0 {
+            subscribed.store(true, Ordering::Release);
+            last_progress = Instant::now();
+        }
+        let Some(message) = polled else {
             continue;
         };
         let message = message?;
@@ -211,22 +230,29 @@ fn consume<E: LoadEvent>(
             },
             Err(_) => check.undecodable += 1,
         }
+        progress.store(check.consumed, Ordering::Relaxed);
     }
     Ok((started.map(|s| s.elapsed()).unwrap_or_default(), check))
 }
 
 async fn run<E: LoadEvent>(args: Args, config: KafkaConfig) -> anyhow::Result<bool> {
     let subscribed = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
+    let consumed = Arc::new(AtomicU64::new(0));
     let consumer = {
-        let subscribed = Arc::clone(&subscribed);
+        let (subscribed, consumed) = (Arc::clone(&subscribed), Arc::clone(&consumed));
         let (args, config) = (args.clone(), config.clone());
-        tokio::task::spawn_blocking(move || consume::<E>(&args, &config, &subscribed))
+        tokio::task::spawn_blocking(move || consume::<E>(&args, &config, &subscribed, &consumed))
     };
     while !subscribed.load(Ordering::Acquire) {
+        if consumer.is_finished() {
+            consumer.await??;
+            bail!("the consumer gave up before it was assigned partitions");
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (produce_time, produced_bytes) = produce::<E>(&args, &config).await?;
+    // From the first send, once the consumer has its partitions.
+    let started = Instant::now();
+    let (produce_time, produced_bytes) = produce::<E>(&args, &config, &consumed).await?;
     let (consume_time, check) = consumer.await??;
     let total = started.elapsed();
 
