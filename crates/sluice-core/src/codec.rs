@@ -103,6 +103,7 @@ impl<E: Event + AvroRecord> Codec<E> for AvroCodec<E> {
             Some(schema) if writer.id != E::SCHEMA_ID => schema,
             _ => reader_schema,
         };
+        crate::avro_guard::check(writer_schema, body).map_err(malformed)?;
         let mut input = body;
         let value = apache_avro::from_avro_datum(
             writer_schema,

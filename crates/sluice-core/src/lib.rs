@@ -24,6 +24,7 @@
 //!   all of the above and are what producers and consumers call.
 //! - [`error`]: the typed errors; every decoding failure has its own variant.
 
+mod avro_guard;
 pub mod codec;
 pub mod envelope;
 pub mod error;

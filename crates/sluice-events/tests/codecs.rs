@@ -187,6 +187,19 @@ fn oversize_events_are_refused_before_sending() {
     assert_eq!(out, b"keep", "a failed encode leaves the buffer as it was");
 }
 
+/// Found by the fuzzer: an Avro array block claiming a huge count made the
+/// Avro decoder reserve memory for it before reading a single item.
+#[test]
+fn huge_avro_block_counts_are_refused_without_allocating() {
+    let value = [
+        0, 0, 0, 0, 8, 2, 61, 0, 0, 0, 2, 2, 0, 0, 198, 198, 198, 198, 0, 8, 2, 61, 2, 61, 154,
+    ];
+    assert_eq!(
+        decode_err::<avro::EmailValidated>(&value).class(),
+        "malformed_payload"
+    );
+}
+
 mod no_panics {
     use super::*;
     use proptest::prelude::*;

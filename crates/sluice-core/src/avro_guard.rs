@@ -1,0 +1,260 @@
+//! A bounds check over an Avro datum before it is decoded.
+//!
+//! Avro's binary encoding puts a count in front of every array and map
+//! block; a decoder that trusts it reserves memory for that many items before
+//! reading one. A corrupt record of a few bytes can then claim billions of
+//! items. This walk reads the datum as the schema describes it, allocating
+//! nothing, and refuses any length or count that the bytes left cannot hold.
+
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+
+/// Items of a block whose type may encode in zero bytes (null, an empty
+/// record) are capped at this count per block.
+const MAX_ZERO_SIZE_ITEMS: usize = 1 << 16;
+
+pub(crate) fn check(schema: &Schema, datum: &[u8]) -> Result<(), String> {
+    let mut names = HashMap::new();
+    collect_names(schema, &mut names);
+    let mut walker = Walker {
+        input: datum,
+        names,
+    };
+    walker.walk(schema)?;
+    Ok(())
+}
+
+fn collect_names<'s>(schema: &'s Schema, names: &mut HashMap<String, &'s Schema>) {
+    match schema {
+        Schema::Record(r) => {
+            names.insert(r.name.fullname(None), schema);
+            for field in &r.fields {
+                collect_names(&field.schema, names);
+            }
+        }
+        Schema::Enum(e) => {
+            names.insert(e.name.fullname(None), schema);
+        }
+        Schema::Fixed(f) => {
+            names.insert(f.name.fullname(None), schema);
+        }
+        Schema::Array(a) => collect_names(&a.items, names),
+        Schema::Map(m) => collect_names(&m.types, names),
+        Schema::Union(u) => u.variants().iter().for_each(|v| collect_names(v, names)),
+        _ => {}
+    }
+}
+
+struct Walker<'a, 's> {
+    input: &'a [u8],
+    names: HashMap<String, &'s Schema>,
+}
+
+impl<'s> Walker<'_, 's> {
+    fn take(&mut self, n: usize, what: &str) -> Result<(), String> {
+        if n > self.input.len() {
+            return Err(format!("{what} needs {n} bytes, {} left", self.input.len()));
+        }
+        self.input = &self.input[n..];
+        Ok(())
+    }
+
+    fn long(&mut self) -> Result<i64, String> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = self
+                .input
+                .split_first()
+                .ok_or("datum ends inside a number")?;
+            self.input = rest;
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(((n >> 1) as i64) ^ -((n & 1) as i64));
+            }
+        }
+        Err("a number longer than 10 bytes".to_owned())
+    }
+
+    fn length(&mut self, what: &str) -> Result<usize, String> {
+        let n = self.long()?;
+        usize::try_from(n).map_err(|_| format!("negative {what} length {n}"))
+    }
+
+    fn resolve(&self, schema: &'s Schema) -> Result<&'s Schema, String> {
+        match schema {
+            Schema::Ref { name } => self
+                .names
+                .get(&name.fullname(None))
+                .copied()
+                .ok_or_else(|| format!("unknown type {name}")),
+            other => Ok(other),
+        }
+    }
+
+    /// The fewest bytes a value of `schema` can encode to.
+    fn min_size(&self, schema: &'s Schema) -> usize {
+        match self.resolve(schema) {
+            Ok(Schema::Null) => 0,
+            Ok(Schema::Float) => 4,
+            Ok(Schema::Double) => 8,
+            Ok(Schema::Fixed(f)) => f.size,
+            Ok(Schema::Duration) => 12,
+            Ok(Schema::Record(r)) => r.fields.iter().map(|f| self.min_size(&f.schema)).sum(),
+            _ => 1,
+        }
+    }
+
+    fn block_count(&mut self, item_min: usize) -> Result<usize, String> {
+        let raw = self.long()?;
+        let count = if raw < 0 {
+            // A negative count is followed by the block's size in bytes.
+            self.long()?;
+            raw.checked_neg().ok_or("block count overflows")?
+        } else {
+            raw
+        };
+        let count = usize::try_from(count).map_err(|_| "block count overflows".to_owned())?;
+        let fits = match item_min {
+            0 => count <= MAX_ZERO_SIZE_ITEMS,
+            min => count
+                .checked_mul(min)
+                .is_some_and(|n| n <= self.input.len()),
+        };
+        if fits {
+            Ok(count)
+        } else {
+            Err(format!(
+                "a block claims {count} items, more than the {} bytes left can hold",
+                self.input.len()
+            ))
+        }
+    }
+
+    fn walk(&mut self, schema: &'s Schema) -> Result<(), String> {
+        match self.resolve(schema)? {
+            Schema::Null => Ok(()),
+            Schema::Boolean => self.take(1, "a boolean"),
+            Schema::Int
+            | Schema::Long
+            | Schema::Date
+            | Schema::TimeMillis
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => self.long().map(drop),
+            Schema::Float => self.take(4, "a float"),
+            Schema::Double => self.take(8, "a double"),
+            Schema::Bytes | Schema::String | Schema::Uuid | Schema::BigDecimal => {
+                let len = self.length("string")?;
+                self.take(len, "a string")
+            }
+            Schema::Fixed(f) => self.take(f.size, "a fixed"),
+            Schema::Duration => self.take(12, "a duration"),
+            Schema::Decimal(d) => self.walk(&d.inner),
+            Schema::Enum(e) => {
+                let index = self.long()?;
+                if usize::try_from(index).is_ok_and(|i| i < e.symbols.len()) {
+                    Ok(())
+                } else {
+                    Err(format!("enum index {index} out of range"))
+                }
+            }
+            Schema::Union(u) => {
+                let index = self.long()?;
+                let variant = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| u.variants().get(i))
+                    .ok_or_else(|| format!("union index {index} out of range"))?;
+                self.walk(variant)
+            }
+            Schema::Array(a) => {
+                let min = self.min_size(&a.items);
+                loop {
+                    let count = self.block_count(min)?;
+                    if count == 0 {
+                        return Ok(());
+                    }
+                    for _ in 0..count {
+                        self.walk(&a.items)?;
+                    }
+                }
+            }
+            Schema::Map(m) => {
+                let min = 1 + self.min_size(&m.types);
+                loop {
+                    let count = self.block_count(min)?;
+                    if count == 0 {
+                        return Ok(());
+                    }
+                    for _ in 0..count {
+                        let len = self.length("map key")?;
+                        self.take(len, "a map key")?;
+                        self.walk(&m.types)?;
+                    }
+                }
+            }
+            Schema::Record(r) => r.fields.iter().try_for_each(|f| self.walk(&f.schema)),
+            Schema::Ref { name } => Err(format!("unresolved type {name}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(text: &str) -> Schema {
+        Schema::parse_str(text).expect("valid schema")
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocation() {
+        let s = schema(r#"{"type":"array","items":"long"}"#);
+        // count 2^40 (zigzag-encoded), then a single item
+        let claim = [0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x02];
+        let err = check(&s, &claim).expect_err("refused");
+        assert!(err.contains("more than the"), "{err}");
+        let nulls = schema(r#"{"type":"array","items":"null"}"#);
+        assert!(check(&nulls, &[0x80, 0x80, 0x80, 0x80, 0x20, 0x00]).is_err());
+    }
+
+    #[test]
+    fn valid_data_passes() {
+        let s = schema(
+            r#"{"type":"record","name":"R","fields":[
+                {"name":"a","type":{"type":"array","items":"string"}},
+                {"name":"m","type":{"type":"map","values":"int"}},
+                {"name":"o","type":["null","string"]},
+                {"name":"e","type":{"type":"enum","name":"E","symbols":["X","Y"]}},
+                {"name":"d","type":"double"}]}"#,
+        );
+        let value = apache_avro::types::Value::Record(vec![
+            (
+                "a".into(),
+                apache_avro::types::Value::Array(vec!["x".into(), "yz".into()]),
+            ),
+            (
+                "m".into(),
+                apache_avro::types::Value::Map([("k".to_owned(), 7i32.into())].into()),
+            ),
+            (
+                "o".into(),
+                apache_avro::types::Value::Union(1, Box::new("s".into())),
+            ),
+            ("e".into(), apache_avro::types::Value::Enum(1, "Y".into())),
+            ("d".into(), 1.5f64.into()),
+        ]);
+        let datum = apache_avro::to_avro_datum(&s, value).expect("encodes");
+        check(&s, &datum).expect("valid datum");
+        for cut in 0..datum.len() {
+            assert!(
+                check(&s, &datum[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+    }
+}

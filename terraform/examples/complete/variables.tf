@@ -1,0 +1,123 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "A region name such as eu-west-1."
+  }
+}
+
+variable "name" {
+  description = "Name of the deployment; prefixes every resource."
+  type        = string
+  default     = "sluice"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "2 to 21 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC for the MSK cluster."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "The VPC id looks like vpc-0123abcd."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "Three private subnets in three availability zones."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.private_subnet_ids) == 3
+    error_message = "Exactly three subnets."
+  }
+}
+
+variable "client_cidr_blocks" {
+  description = "Networks the services that use sluice run in."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for c in var.client_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "CIDR blocks such as 10.0.0.0/16."
+  }
+}
+
+variable "kafka_version" {
+  description = "Kafka version of the MSK cluster."
+  type        = string
+  default     = "3.8.x"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.([0-9]+|x)$", var.kafka_version))
+    error_message = "A version such as 3.8.x."
+  }
+}
+
+variable "broker_count" {
+  description = "MSK brokers, a multiple of 3."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.broker_count % 3 == 0 && var.broker_count >= 3
+    error_message = "A multiple of 3."
+  }
+}
+
+variable "broker_instance_type" {
+  description = "MSK broker instance type."
+  type        = string
+  default     = "kafka.m7g.large"
+
+  validation {
+    condition     = startswith(var.broker_instance_type, "kafka.")
+    error_message = "An MSK instance type such as kafka.m7g.large."
+  }
+}
+
+variable "visibility_timeouts" {
+  description = "Visibility timeout per work queue, in seconds."
+  type        = map(number)
+  default = {
+    notifications     = 30
+    plugin_execution  = 300
+    email_processing  = 120
+    workflow_execution = 300
+    batch_operations  = 900
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.visibility_timeouts) : v >= 0 && v <= 43200])
+    error_message = "Between 0 and 43200 seconds."
+  }
+}
+
+variable "alarm_emails" {
+  description = "Addresses that receive alarms."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+$", e))])
+    error_message = "Email addresses."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = { project = "sluice" }
+
+  validation {
+    condition     = length(var.tags) <= 40
+    error_message = "At most 40 tags."
+  }
+}
