@@ -10,16 +10,19 @@ CARGO_FUZZ := $(CACHE)/cargo-fuzz/bin/cargo-fuzz
 APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 30
+CHECKOV_VERSION := 3.3.30
+VENV := $(CACHE)/venv-checkov-$(CHECKOV_VERSION)
 
-.PHONY: run test lint deps tansu schema-check schema-register fuzz
+.PHONY: run test lint deps tansu venv schema-check schema-register terraform-check fuzz
 
 ## Run the load test on the embedded mock cluster and print its report.
 run: deps
 	cargo run --release -p sluice-loadtest --
 
 ## Run every test, integration tests on Tansu included.
-test: deps tansu
+test: deps tansu venv
 	cargo run -q -p sluice-build --bin sluice-schema -- check
+	$(MAKE) --no-print-directory terraform-check
 	cargo test --workspace
 
 ## Formatting and lints, as CI checks them.
@@ -43,6 +46,17 @@ $(SLUICE_TANSU):
 	CARGO_TARGET_DIR=$(CACHE)/tansu-build cargo install tansu --version $(TANSU_VERSION) \
 	  --features dynostore --locked --root $(TANSU_ROOT)
 	rm -rf $(CACHE)/tansu-build
+
+## Python tools for the Terraform checks: checkov (with its HCL parser) and pytest.
+venv: $(VENV)/bin/checkov
+$(VENV)/bin/checkov:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION) pytest==9.1.1
+
+## Static checks of terraform/: checkov, then tests that parse the HCL.
+terraform-check: venv
+	$(VENV)/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
+	cd terraform/tests && $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 ## The schema compatibility gate: fails on unregistered or incompatible changes.
 schema-check:

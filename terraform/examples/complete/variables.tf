@@ -87,11 +87,11 @@ variable "visibility_timeouts" {
   description = "Visibility timeout per work queue, in seconds."
   type        = map(number)
   default = {
-    notifications     = 30
-    plugin_execution  = 300
-    email_processing  = 120
+    notifications      = 30
+    plugin_execution   = 300
+    email_processing   = 120
     workflow_execution = 300
-    batch_operations  = 900
+    batch_operations   = 900
   }
 
   validation {

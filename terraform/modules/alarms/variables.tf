@@ -69,6 +69,11 @@ variable "consumer_groups" {
     topic = string
   }))
   default = []
+
+  validation {
+    condition     = alltrue([for c in var.consumer_groups : length(c.group) > 0 && length(c.topic) > 0])
+    error_message = "Every entry names a group and a topic."
+  }
 }
 
 variable "max_offset_lag" {

@@ -98,6 +98,11 @@ variable "enable_scram" {
   description = "Also accept SASL/SCRAM-SHA-512 clients (port 9096) besides IAM."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.enable_scram || length(var.scram_secret_arns) > 0
+    error_message = "SCRAM needs at least one secret in scram_secret_arns."
+  }
 }
 
 variable "scram_secret_arns" {

@@ -12,12 +12,22 @@ variable "fifo" {
   description = "Create a FIFO queue (and FIFO dead-letter queue): order per message group, deduplication by id."
   type        = bool
   default     = false
+
+  validation {
+    condition     = var.fifo || var.message_retention_seconds <= var.dlq_message_retention_seconds
+    error_message = "Messages of a standard queue keep their enqueue time in the dead-letter queue, so it must retain them at least as long as the queue."
+  }
 }
 
 variable "content_based_deduplication" {
   description = "FIFO only: deduplicate by a hash of the body when no deduplication id is given. sluice sets the event id as deduplication id, so this stays off."
   type        = bool
   default     = false
+
+  validation {
+    condition     = var.fifo || !var.content_based_deduplication
+    error_message = "Content-based deduplication exists only on FIFO queues."
+  }
 }
 
 variable "visibility_timeout_seconds" {
