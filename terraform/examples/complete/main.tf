@@ -63,7 +63,7 @@ data "aws_iam_policy_document" "data_key" {
 
   statement {
     sid       = "ServicesEncrypt"
-    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt", "kms:DescribeKey"]
     resources = ["*"]
 
     principals {
