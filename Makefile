@@ -10,8 +10,10 @@ CARGO_FUZZ := $(CACHE)/cargo-fuzz/bin/cargo-fuzz
 APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 30
-CHECKOV_VERSION := 3.3.30
-VENV := $(CACHE)/venv-checkov-$(CHECKOV_VERSION)
+# Python tools; bump the suffix when the list changes, so a new venv is made.
+PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemaregistry]==2.16.1
+VENV := $(CACHE)/venv-tools-1
+export SLUICE_PYTHON := $(VENV)/bin/python
 
 .PHONY: run test lint deps tansu venv schema-check schema-register terraform-check fuzz
 
@@ -47,11 +49,13 @@ $(SLUICE_TANSU):
 	  --features dynostore --locked --root $(TANSU_ROOT)
 	rm -rf $(CACHE)/tansu-build
 
-## Python tools for the Terraform checks: checkov (with its HCL parser) and pytest.
-venv: $(VENV)/bin/checkov
-$(VENV)/bin/checkov:
+## Python tools: checkov (with its HCL parser) and pytest for the Terraform
+## checks, confluent-kafka for the wire-format cross-check.
+venv: $(VENV)/.installed
+$(VENV)/.installed:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION) pytest==9.1.1
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TOOLS)
+	touch $@
 
 ## Static checks of terraform/: checkov, then tests that parse the HCL.
 terraform-check: venv
