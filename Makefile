@@ -15,7 +15,7 @@ PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemare
 VENV := $(CACHE)/venv-tools-1
 export SLUICE_PYTHON := $(VENV)/bin/python
 
-.PHONY: run test lint deps tansu venv schema-check schema-register terraform-check fuzz
+.PHONY: run test lint deps tansu venv schema-check schema-register terraform-check fuzz bench
 
 ## Run the load test on the embedded mock cluster and print its report.
 run: deps
@@ -69,6 +69,10 @@ schema-check:
 ## Register changed schemas as new versions (refuses incompatible ones).
 schema-register:
 	cargo run -q -p sluice-build --bin sluice-schema -- register
+
+## Criterion benchmarks (results in target/criterion).
+bench: deps
+	cargo bench -p sluice-benches
 
 ## Fuzz the decoder for FUZZ_SECONDS seconds.
 fuzz: $(CARGO_FUZZ)

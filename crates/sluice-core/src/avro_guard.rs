@@ -6,49 +6,41 @@
 //! items. This walk reads the datum as the schema describes it, allocating
 //! nothing, and refuses any length or count that the bytes left cannot hold.
 
-use std::collections::HashMap;
-
 use apache_avro::Schema;
+use apache_avro::schema::Name;
 
 /// Items of a block whose type may encode in zero bytes (null, an empty
 /// record) are capped at this count per block.
 const MAX_ZERO_SIZE_ITEMS: usize = 1 << 16;
 
 pub(crate) fn check(schema: &Schema, datum: &[u8]) -> Result<(), String> {
-    let mut names = HashMap::new();
-    collect_names(schema, &mut names);
     let mut walker = Walker {
         input: datum,
-        names,
+        root: schema,
     };
-    walker.walk(schema)?;
-    Ok(())
+    walker.walk(schema)
 }
 
-fn collect_names<'s>(schema: &'s Schema, names: &mut HashMap<String, &'s Schema>) {
+/// The definition of the named type `name` inside `schema`. Only references
+/// (a named type used a second time) need it, so it is searched for rather
+/// than indexed up front.
+fn find_named<'s>(schema: &'s Schema, name: &Name) -> Option<&'s Schema> {
+    let is = |n: &Name| n.name == name.name && n.namespace == name.namespace;
     match schema {
-        Schema::Record(r) => {
-            names.insert(r.name.fullname(None), schema);
-            for field in &r.fields {
-                collect_names(&field.schema, names);
-            }
-        }
-        Schema::Enum(e) => {
-            names.insert(e.name.fullname(None), schema);
-        }
-        Schema::Fixed(f) => {
-            names.insert(f.name.fullname(None), schema);
-        }
-        Schema::Array(a) => collect_names(&a.items, names),
-        Schema::Map(m) => collect_names(&m.types, names),
-        Schema::Union(u) => u.variants().iter().for_each(|v| collect_names(v, names)),
-        _ => {}
+        Schema::Record(r) if is(&r.name) => Some(schema),
+        Schema::Enum(e) if is(&e.name) => Some(schema),
+        Schema::Fixed(f) if is(&f.name) => Some(schema),
+        Schema::Record(r) => r.fields.iter().find_map(|f| find_named(&f.schema, name)),
+        Schema::Array(a) => find_named(&a.items, name),
+        Schema::Map(m) => find_named(&m.types, name),
+        Schema::Union(u) => u.variants().iter().find_map(|v| find_named(v, name)),
+        _ => None,
     }
 }
 
 struct Walker<'a, 's> {
     input: &'a [u8],
-    names: HashMap<String, &'s Schema>,
+    root: &'s Schema,
 }
 
 impl<'s> Walker<'_, 's> {
@@ -83,11 +75,9 @@ impl<'s> Walker<'_, 's> {
 
     fn resolve(&self, schema: &'s Schema) -> Result<&'s Schema, String> {
         match schema {
-            Schema::Ref { name } => self
-                .names
-                .get(&name.fullname(None))
-                .copied()
-                .ok_or_else(|| format!("unknown type {name}")),
+            Schema::Ref { name } => {
+                find_named(self.root, name).ok_or_else(|| format!("unknown type {name}"))
+            }
             other => Ok(other),
         }
     }
@@ -256,5 +246,22 @@ mod tests {
                 "prefix of {cut} bytes accepted"
             );
         }
+    }
+
+    #[test]
+    fn references_to_named_types_are_followed() {
+        let s = schema(
+            r#"{"type":"record","name":"R","namespace":"n","fields":[
+                {"name":"first","type":{"type":"record","name":"P","fields":[{"name":"s","type":"string"}]}},
+                {"name":"second","type":"P"}]}"#,
+        );
+        let p = |v: &str| apache_avro::types::Value::Record(vec![("s".into(), v.into())]);
+        let value = apache_avro::types::Value::Record(vec![
+            ("first".into(), p("a")),
+            ("second".into(), p("bc")),
+        ]);
+        let datum = apache_avro::to_avro_datum(&s, value).expect("encodes");
+        check(&s, &datum).expect("valid datum");
+        assert!(check(&s, &datum[..datum.len() - 1]).is_err());
     }
 }

@@ -45,12 +45,11 @@ impl<E: Event + ProtobufMessage> Codec<E> for ProtobufCodec<E> {
 
     fn encode(event: &E, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         wire::write_message_indexes(E::MESSAGE_INDEXES, out);
+        // `encode` would compute the length a second time to check capacity;
+        // a Vec grows as needed, so reserve once and write.
         out.reserve(event.encoded_len());
-        event.encode(out).map_err(|e| EncodeError::Codec {
-            format: Format::Protobuf,
-            subject: E::SUBJECT,
-            reason: e.to_string(),
-        })
+        event.encode_raw(out);
+        Ok(())
     }
 
     fn decode(body: &[u8], _writer: &RegisteredSchema) -> Result<E, DecodeError> {
