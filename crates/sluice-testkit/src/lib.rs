@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use admin::{create_topic, wait_for_topic};
 pub use mock::MockKafka;
-pub use tansu::{TANSU_VERSION, Tansu};
+pub use tansu::{TANSU_VERSION, Tansu, free_port};
 
 /// Why a test broker could not be started or used.
 #[derive(Debug, thiserror::Error)]

@@ -56,13 +56,20 @@ impl Tansu {
         })
     }
 
-    /// Starts a broker and waits until it answers metadata requests.
+    /// Starts a broker on a free port and waits until it answers metadata
+    /// requests.
     pub async fn start() -> Result<Self> {
-        let binary = Self::binary()?;
         let port = free_port().map_err(|source| TestkitError::Spawn {
             what: "a free port".into(),
             source,
         })?;
+        Self::start_on(port).await
+    }
+
+    /// Starts a broker on `port`: for tests where clients exist before the
+    /// broker does (see [`free_port`]).
+    pub async fn start_on(port: u16) -> Result<Self> {
+        let binary = Self::binary()?;
         let log = tempfile::NamedTempFile::new().map_err(|source| TestkitError::Spawn {
             what: "a log file".into(),
             source,
@@ -145,7 +152,8 @@ impl Drop for Tansu {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A loopback port nothing listens on at the time of the call.
+pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())

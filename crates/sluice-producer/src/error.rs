@@ -1,0 +1,121 @@
+//! Producer errors.
+
+use std::fmt;
+
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// What went wrong with one send; callers branch on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendErrorKind {
+    /// The event could not be encoded.
+    Encode,
+    /// The record is larger than `max_record_bytes` or the broker's limit.
+    RecordTooLarge,
+    /// The topic does not exist (topics are never auto-created).
+    UnknownTopic,
+    /// The client may not write to the topic or cluster.
+    Authorization,
+    /// Not acknowledged within `delivery_timeout_ms`, retries included
+    /// (the cluster was unreachable or too slow).
+    TimedOut,
+    /// Any other broker or client error.
+    Broker,
+    /// The producer was shut down.
+    Closed,
+}
+
+impl SendErrorKind {
+    /// Whether sending the same event again later may succeed.
+    pub fn is_retriable(self) -> bool {
+        matches!(self, SendErrorKind::TimedOut | SendErrorKind::Broker)
+    }
+
+    pub(crate) fn of(error: &KafkaError) -> Self {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+                SendErrorKind::RecordTooLarge
+            }
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                SendErrorKind::UnknownTopic
+            }
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed,
+            ) => SendErrorKind::Authorization,
+            Some(RDKafkaErrorCode::MessageTimedOut) => SendErrorKind::TimedOut,
+            _ => SendErrorKind::Broker,
+        }
+    }
+}
+
+/// A send that failed. The event comes back with the error, so nothing is
+/// lost: the caller retries it, dead-letters it or reports it.
+#[derive(thiserror::Error)]
+#[error("cannot send {event_type} ({kind:?}): {message}")]
+pub struct SendError<E> {
+    kind: SendErrorKind,
+    event_type: &'static str,
+    message: String,
+    event: E,
+}
+
+impl<E> SendError<E> {
+    pub(crate) fn new(
+        kind: SendErrorKind,
+        event_type: &'static str,
+        message: String,
+        event: E,
+    ) -> Self {
+        Self {
+            kind,
+            event_type,
+            message,
+            event,
+        }
+    }
+
+    pub fn kind(&self) -> SendErrorKind {
+        self.kind
+    }
+
+    pub fn is_retriable(&self) -> bool {
+        self.kind.is_retriable()
+    }
+
+    pub fn event(&self) -> &E {
+        &self.event
+    }
+
+    pub fn into_event(self) -> E {
+        self.event
+    }
+}
+
+// The event may hold personal data: it stays out of Debug output.
+impl<E> fmt::Debug for SendError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("kind", &self.kind)
+            .field("event_type", &self.event_type)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors of the producer as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    #[error("invalid producer configuration: {0}")]
+    Config(String),
+    #[error("cannot create the Kafka client: {0}")]
+    Client(#[source] KafkaError),
+    #[error("records still undelivered after {timeout_ms} ms: {source}")]
+    Flush {
+        timeout_ms: u128,
+        #[source]
+        source: KafkaError,
+    },
+}

@@ -1,0 +1,348 @@
+//! [`Producer`]: typed sends with async backpressure.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Message as _};
+use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use sluice_core::{EncodeError, Envelope, Event, Serializer};
+use sluice_kafka::OutgoingRecord;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::config::ProducerConfig;
+use crate::error::{ProducerError, SendError, SendErrorKind};
+
+type TopicNaming = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// What librdkafka hands back when a record is acknowledged or fails: where
+/// to report it, and the record's share of the send buffer, released right
+/// then — whether or not anyone awaits the delivery.
+struct InFlight {
+    report: oneshot::Sender<Result<(i32, i64), KafkaError>>,
+    _buffer: OwnedSemaphorePermit,
+}
+
+struct DeliveryContext;
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<InFlight>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Box<InFlight>) {
+        let outcome = match result {
+            Ok(message) => Ok((message.partition(), message.offset())),
+            Err((error, _)) => Err(error.clone()),
+        };
+        // The receiver is gone when the caller dropped the pending delivery.
+        let _ = in_flight.report.send(outcome);
+    }
+}
+
+type Client = ThreadedProducer<DeliveryContext>;
+
+/// The default topic for an event type: the type without a trailing
+/// version (`email.received.v1` → `email.received`), so that compatible
+/// schema versions share a topic.
+pub fn default_topic_name(event_type: &str) -> String {
+    match event_type.rsplit_once('.') {
+        Some((base, version))
+            if version.len() > 1
+                && version.starts_with('v')
+                && version[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            base.to_owned()
+        }
+        _ => event_type.to_owned(),
+    }
+}
+
+/// Builds a [`Producer`]; `build` creates the client.
+pub struct ProducerBuilder {
+    config: ProducerConfig,
+    naming: TopicNaming,
+}
+
+impl std::fmt::Debug for ProducerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProducerBuilder {
+    /// Topic names for event types not listed in `config.topics`.
+    pub fn topic_naming(mut self, naming: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+        self.naming = Arc::new(naming);
+        self
+    }
+
+    pub fn build(self) -> Result<Producer, ProducerError> {
+        self.config.validate()?;
+        let client: Client = self
+            .config
+            .client_config()
+            .set("partitioner", "murmur2_random")
+            .create_with_context(DeliveryContext)
+            .map_err(ProducerError::Client)?;
+        let buffer_bytes = usize::try_from(self.config.max_buffered_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                serializer: Serializer::new().with_max_record_bytes(self.config.max_record_bytes),
+                client,
+                buffer: Arc::new(Semaphore::new(buffer_bytes)),
+                closed: AtomicBool::new(false),
+                naming: self.naming,
+                config: self.config,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    config: ProducerConfig,
+    serializer: Serializer,
+    client: Client,
+    /// Bytes of records between enqueue and delivery.
+    buffer: Arc<Semaphore>,
+    closed: AtomicBool,
+    naming: TopicNaming,
+}
+
+/// Publishes typed events. Cheap to clone; clones share one client.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an event landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The CloudEvents id (`ce_id`) the event was sent with.
+    pub event_id: String,
+}
+
+/// An event handed to librdkafka, not yet acknowledged. Dropping it does not
+/// cancel the send; only the result is lost.
+pub struct PendingDelivery<E> {
+    event: E,
+    topic: String,
+    event_id: String,
+    outcome: oneshot::Receiver<Result<(i32, i64), KafkaError>>,
+}
+
+impl<E> std::fmt::Debug for PendingDelivery<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingDelivery")
+            .field("topic", &self.topic)
+            .field("event_id", &self.event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Event> PendingDelivery<E> {
+    /// Waits for the broker's acknowledgement.
+    pub async fn wait(self) -> Result<Delivered, SendError<E>> {
+        match self.outcome.await {
+            Ok(Ok((partition, offset))) => Ok(Delivered {
+                topic: self.topic,
+                partition,
+                offset,
+                event_id: self.event_id,
+            }),
+            Ok(Err(error)) => Err(SendError::new(
+                SendErrorKind::of(&error),
+                E::EVENT_TYPE,
+                error.to_string(),
+                self.event,
+            )),
+            Err(_) => Err(SendError::new(
+                SendErrorKind::Closed,
+                E::EVENT_TYPE,
+                "the producer was dropped before delivery".into(),
+                self.event,
+            )),
+        }
+    }
+}
+
+impl Producer {
+    pub fn builder(config: ProducerConfig) -> ProducerBuilder {
+        ProducerBuilder {
+            config,
+            naming: Arc::new(default_topic_name),
+        }
+    }
+
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// Bytes of records enqueued and not yet acknowledged.
+    pub fn buffered_bytes(&self) -> usize {
+        let limit = usize::try_from(self.inner.config.max_buffered_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        limit.saturating_sub(self.inner.buffer.available_permits())
+    }
+
+    /// The topic events of `event_type` go to.
+    pub fn topic_for(&self, event_type: &str) -> String {
+        match self.inner.config.topics.get(event_type) {
+            Some(topic) => topic.clone(),
+            None => (self.inner.naming)(event_type),
+        }
+    }
+
+    /// Sends `event` and waits for the broker's acknowledgement.
+    pub async fn send<E: Event>(&self, event: E) -> Result<Delivered, SendError<E>> {
+        self.enqueue(event).await?.wait().await
+    }
+
+    /// Sends `event` with the given envelope (to set correlation, causation or
+    /// trace context), and waits for the acknowledgement.
+    pub async fn send_with<E: Event>(
+        &self,
+        event: E,
+        envelope: Envelope,
+    ) -> Result<Delivered, SendError<E>> {
+        self.enqueue_with(event, envelope).await?.wait().await
+    }
+
+    /// Hands `event` to the client once there is room in the send buffer —
+    /// waiting, not failing, while it is full — and returns without waiting
+    /// for the acknowledgement.
+    pub async fn enqueue<E: Event>(&self, event: E) -> Result<PendingDelivery<E>, SendError<E>> {
+        let envelope = Envelope::new::<E>(self.inner.config.source.clone());
+        self.enqueue_with(event, envelope).await
+    }
+
+    pub async fn enqueue_with<E: Event>(
+        &self,
+        event: E,
+        envelope: Envelope,
+    ) -> Result<PendingDelivery<E>, SendError<E>> {
+        let fail =
+            |kind, message: String, event| Err(SendError::new(kind, E::EVENT_TYPE, message, event));
+        if self.inner.closed.load(Ordering::Acquire) {
+            return fail(
+                SendErrorKind::Closed,
+                "the producer is shut down".into(),
+                event,
+            );
+        }
+        let record = match OutgoingRecord::new(&self.inner.serializer, &event, envelope) {
+            Ok(record) => record,
+            Err(e @ EncodeError::Oversize { .. }) => {
+                return fail(SendErrorKind::RecordTooLarge, e.to_string(), event);
+            }
+            Err(e) => return fail(SendErrorKind::Encode, e.to_string(), event),
+        };
+        let size = record.key.len() + record.value.len();
+        let permit = match Arc::clone(&self.inner.buffer)
+            .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+            .await
+        {
+            Ok(permit) => permit,
+            Err(_) => {
+                return fail(
+                    SendErrorKind::Closed,
+                    "the producer is shut down".into(),
+                    event,
+                );
+            }
+        };
+        let topic = self.topic_for(E::EVENT_TYPE);
+        let (report, outcome) = oneshot::channel();
+        let in_flight = Box::new(InFlight {
+            report,
+            _buffer: permit,
+        });
+        let base = BaseRecord::with_opaque_to(&topic, in_flight)
+            .key(record.key.as_str())
+            .payload(record.value.as_slice())
+            .headers(record.headers);
+        // On failure the record, and with it the buffer share, is dropped here.
+        if let Err((error, _)) = self.inner.client.send(base) {
+            return fail(SendErrorKind::of(&error), error.to_string(), event);
+        }
+        Ok(PendingDelivery {
+            event,
+            topic,
+            event_id: record.envelope.id,
+            outcome,
+        })
+    }
+
+    /// Sends every event, keeping their order per key, and returns each
+    /// result in the order given.
+    pub async fn send_all<E: Event>(
+        &self,
+        events: impl IntoIterator<Item = E>,
+    ) -> Vec<Result<Delivered, SendError<E>>> {
+        let mut pending = Vec::new();
+        for event in events {
+            pending.push(self.enqueue(event).await);
+        }
+        let mut results = Vec::with_capacity(pending.len());
+        for p in pending {
+            results.push(match p {
+                Ok(p) => p.wait().await,
+                Err(e) => Err(e),
+            });
+        }
+        results
+    }
+
+    /// Waits until every enqueued record is acknowledged or failed.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), ProducerError> {
+        let client = self.inner.client.clone();
+        tokio::task::spawn_blocking(move || client.flush(timeout))
+            .await
+            .map_err(|e| ProducerError::Config(format!("flush task failed: {e}")))?
+            .map_err(|source| ProducerError::Flush {
+                timeout_ms: timeout.as_millis(),
+                source,
+            })
+    }
+
+    /// Refuses new sends, then delivers what is queued within `timeout`.
+    /// Sends still waiting for buffer space fail with `Closed`, handing their
+    /// events back.
+    pub async fn shutdown(&self, timeout: Duration) -> Result<(), ProducerError> {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.buffer.close();
+        self.flush(timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_drop_the_version_suffix() {
+        assert_eq!(default_topic_name("email.received.v1"), "email.received");
+        assert_eq!(default_topic_name("email.received.v12"), "email.received");
+        assert_eq!(default_topic_name("email.received"), "email.received");
+        assert_eq!(default_topic_name("email.v"), "email.v");
+        assert_eq!(default_topic_name("plain"), "plain");
+    }
+}

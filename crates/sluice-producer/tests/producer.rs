@@ -1,0 +1,226 @@
+//! The producer against real brokers: ordering at volume, backpressure,
+//! an unreachable cluster, oversize records and unknown topics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use sluice_core::Deserializer;
+use sluice_events::proto::EmailReceived;
+use sluice_events::registry;
+use sluice_events::samples::{self, Seed};
+use sluice_kafka::{KafkaConfig, decode_message};
+use sluice_producer::{Producer, ProducerConfig, SendErrorKind};
+use sluice_testkit::{BrokerKind, Tansu, TestBroker, free_port};
+
+fn event(sequence: u64, key: &str) -> EmailReceived {
+    samples::proto_email_received(&Seed {
+        sequence,
+        email_id: key,
+        ..Seed::default()
+    })
+}
+
+fn sequence(event: &EmailReceived) -> u64 {
+    event
+        .metadata
+        .as_ref()
+        .and_then(|m| m.event_id.strip_prefix("evt-"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Reads `n` records of `topic` and checks that each key's sequence numbers
+/// only go up.
+fn consume_in_order(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
+        .client_config()
+        .set("group.id", format!("{topic}-check"))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let deserializer = Deserializer::new(registry());
+    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut seen = vec![false; n];
+    let mut count = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count < n {
+        ensure!(
+            Instant::now() < deadline,
+            "only {count} of {n} records consumed"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message?;
+        let (event, _) = decode_message::<EmailReceived, _>(&deserializer, &message)?;
+        let seq = sequence(&event);
+        ensure!(message.key() == Some(event.email_id.as_bytes()));
+        if let Some(previous) = last.insert(event.email_id.clone(), seq) {
+            ensure!(
+                seq > previous,
+                "key {}: {seq} after {previous}",
+                event.email_id
+            );
+        }
+        let slot = seen.get_mut(seq as usize).context("unknown sequence")?;
+        ensure!(!*slot, "sequence {seq} twice");
+        *slot = true;
+        count += 1;
+    }
+    Ok(())
+}
+
+async fn many_events_keep_per_key_order(kind: BrokerKind) -> anyhow::Result<()> {
+    let broker = TestBroker::start(kind).await?;
+    broker.create_topic("email.received", 6).await?;
+    let producer = Producer::builder(ProducerConfig::new(KafkaConfig::new(
+        broker.bootstrap_servers(),
+    )))
+    .build()?;
+    let keys: Vec<String> = (0..20).map(|k| format!("email-{k}")).collect();
+    let total = 100_000u64;
+    let mut pending = Vec::with_capacity(total as usize);
+    for seq in 0..total {
+        pending.push(
+            producer
+                .enqueue(event(seq, &keys[(seq % 20) as usize]))
+                .await?,
+        );
+    }
+    let mut offsets: HashMap<i32, i64> = HashMap::new();
+    for p in pending {
+        let delivered = p.wait().await?;
+        ensure!(delivered.topic == "email.received");
+        let last = offsets.entry(delivered.partition).or_insert(-1);
+        ensure!(delivered.offset > *last, "offsets go up per partition");
+        *last = delivered.offset;
+    }
+    let bootstrap = broker.bootstrap_servers();
+    tokio::task::spawn_blocking(move || {
+        consume_in_order(&bootstrap, "email.received", total as usize)
+    })
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hundred_thousand_events_over_twenty_keys_on_tansu() -> anyhow::Result<()> {
+    many_events_keep_per_key_order(BrokerKind::Tansu).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_buffer_slows_the_sender_and_drops_nothing() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Mock).await?;
+    broker.create_topic("email.received", 2).await?;
+    let mut config = ProducerConfig::new(KafkaConfig::new(broker.bootstrap_servers()));
+    config.max_record_bytes = 4 * 1024;
+    config.max_buffered_bytes = 8 * 1024;
+    let producer = Producer::builder(config).build()?;
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (producer, peak) = (producer.clone(), Arc::clone(&peak));
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(producer.buffered_bytes(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        })
+    };
+    let events: Vec<_> = (0..3_000).map(|seq| event(seq, "email-1")).collect();
+    let results = producer.send_all(events).await;
+    sampler.abort();
+    let failures = results.iter().filter(|r| r.is_err()).count();
+    ensure!(failures == 0, "{failures} sends failed");
+    let peak = peak.load(Ordering::Relaxed);
+    ensure!(
+        peak <= 8 * 1024,
+        "buffer held {peak} bytes, over its 8 KiB limit"
+    );
+    ensure!(
+        peak > 4 * 1024,
+        "the buffer never filled ({peak} bytes): nothing was slowed down"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_cluster_hands_events_back_then_recovers() -> anyhow::Result<()> {
+    let port = free_port()?;
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut config = ProducerConfig::new(KafkaConfig::new(&bootstrap));
+    config.delivery_timeout_ms = 2_000;
+    let producer = Producer::builder(config).build()?;
+    let started = Instant::now();
+    let results = producer
+        .send_all((0..10).map(|seq| event(seq, "email-1")))
+        .await;
+    for (seq, result) in results.into_iter().enumerate() {
+        let err = result.err().context("a send succeeded with no broker")?;
+        ensure!(err.kind() == SendErrorKind::TimedOut, "{err}");
+        ensure!(err.is_retriable());
+        ensure!(
+            sequence(&err.into_event()) == seq as u64,
+            "the event comes back"
+        );
+    }
+    ensure!(
+        started.elapsed() < Duration::from_secs(10),
+        "errors took {:?}",
+        started.elapsed()
+    );
+
+    let tansu = Tansu::start_on(port).await?;
+    sluice_testkit::create_topic(&tansu.bootstrap_servers(), "email.received", 1).await?;
+    let delivered = producer.send(event(99, "email-1")).await?;
+    ensure!(delivered.offset == 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversize_records_fail_before_sending() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Mock).await?;
+    let mut config = ProducerConfig::new(KafkaConfig::new(broker.bootstrap_servers()));
+    config.max_record_bytes = 128;
+    let producer = Producer::builder(config).build()?;
+    let err = producer
+        .send(event(1, "email-1"))
+        .await
+        .err()
+        .context("must fail")?;
+    ensure!(err.kind() == SendErrorKind::RecordTooLarge, "{err}");
+    ensure!(!err.is_retriable());
+    ensure!(err.event().email_id == "email-1");
+    ensure!(
+        !format!("{err:?}").contains("alice@example.com"),
+        "events stay out of Debug"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_topics_fail_fast_on_tansu() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Tansu).await?;
+    let mut config = ProducerConfig::new(
+        KafkaConfig::new(broker.bootstrap_servers())
+            .with_property("topic.metadata.propagation.max.ms", "1000"),
+    );
+    config.delivery_timeout_ms = 60_000;
+    let producer = Producer::builder(config).build()?;
+    let started = Instant::now();
+    let err = producer
+        .send(event(1, "email-1"))
+        .await
+        .err()
+        .context("no such topic")?;
+    ensure!(err.kind() == SendErrorKind::UnknownTopic, "{err}");
+    ensure!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}: retried instead of failing",
+        started.elapsed()
+    );
+    Ok(())
+}
