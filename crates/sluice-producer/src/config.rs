@@ -72,6 +72,14 @@ pub struct ProducerConfig {
     /// not fail) while the buffer is full.
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: u64,
+    /// Fail sends fast while the cluster is unreachable (see
+    /// [`SendErrorKind::Unavailable`](crate::SendErrorKind::Unavailable)).
+    #[serde(default = "default_true")]
+    pub circuit_breaker: bool,
+    /// While the circuit is open, one send per interval goes through as a
+    /// probe.
+    #[serde(default = "default_circuit_probe_interval_ms")]
+    pub circuit_probe_interval_ms: u64,
     /// Records refused before they are sent when larger than this.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
@@ -104,6 +112,9 @@ fn default_retry_backoff_ms() -> u64 {
 fn default_retry_backoff_max_ms() -> u64 {
     1_000
 }
+fn default_circuit_probe_interval_ms() -> u64 {
+    5_000
+}
 fn default_max_buffered_bytes() -> u64 {
     256 * 1024 * 1024
 }
@@ -127,6 +138,8 @@ impl ProducerConfig {
             retry_backoff_ms: default_retry_backoff_ms(),
             retry_backoff_max_ms: default_retry_backoff_max_ms(),
             max_buffered_bytes: default_max_buffered_bytes(),
+            circuit_breaker: true,
+            circuit_probe_interval_ms: default_circuit_probe_interval_ms(),
             max_record_bytes: default_max_record_bytes(),
         }
     }

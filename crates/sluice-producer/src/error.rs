@@ -20,6 +20,9 @@ pub enum SendErrorKind {
     /// Not acknowledged within `delivery_timeout_ms`, retries included
     /// (the cluster was unreachable or too slow).
     TimedOut,
+    /// The cluster is unreachable and the circuit breaker is open: the send
+    /// was not attempted.
+    Unavailable,
     /// Any other broker or client error.
     Broker,
     /// The producer was shut down.
@@ -29,7 +32,10 @@ pub enum SendErrorKind {
 impl SendErrorKind {
     /// Whether sending the same event again later may succeed.
     pub fn is_retriable(self) -> bool {
-        matches!(self, SendErrorKind::TimedOut | SendErrorKind::Broker)
+        matches!(
+            self,
+            SendErrorKind::TimedOut | SendErrorKind::Unavailable | SendErrorKind::Broker
+        )
     }
 
     pub(crate) fn of(error: &KafkaError) -> Self {

@@ -1,13 +1,15 @@
 //! [`Producer`]: typed sends with async backpressure.
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message as _};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use sluice_core::{EncodeError, Envelope, Event, Serializer};
 use sluice_kafka::OutgoingRecord;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -25,17 +27,82 @@ struct InFlight {
     _buffer: OwnedSemaphorePermit,
 }
 
-struct DeliveryContext;
+/// Fails sends fast while the cluster is unreachable.
+///
+/// Opens when librdkafka reports all brokers down or a delivery times out;
+/// closes on the next successful delivery. While open, one send per
+/// `probe_interval` goes through as a probe; the others fail at once with
+/// [`SendErrorKind::Unavailable`], handing their events back.
+#[derive(Debug)]
+struct Circuit {
+    enabled: bool,
+    probe_interval: Duration,
+    /// When the circuit opened or last let a probe through; `None` = closed.
+    open: Mutex<Option<Instant>>,
+}
 
-impl ClientContext for DeliveryContext {}
+impl Circuit {
+    fn open(&self) {
+        if self.enabled {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn close(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether a send may go ahead now.
+    fn admit(&self) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        match *open {
+            None => true,
+            Some(since) if since.elapsed() >= self.probe_interval => {
+                *open = Some(Instant::now());
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+}
+
+struct DeliveryContext {
+    circuit: Arc<Circuit>,
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.circuit.open();
+        }
+        // What rdkafka's default `error` does.
+        log::error!("librdkafka: {error}: {reason}");
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Box<InFlight>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Box<InFlight>) {
         let outcome = match result {
-            Ok(message) => Ok((message.partition(), message.offset())),
-            Err((error, _)) => Err(error.clone()),
+            Ok(message) => {
+                self.circuit.close();
+                Ok((message.partition(), message.offset()))
+            }
+            Err((error, _)) => {
+                if SendErrorKind::of(error) == SendErrorKind::TimedOut {
+                    self.circuit.open();
+                }
+                Err(error.clone())
+            }
         };
         // The receiver is gone when the caller dropped the pending delivery.
         let _ = in_flight.report.send(outcome);
@@ -83,11 +150,18 @@ impl ProducerBuilder {
 
     pub fn build(self) -> Result<Producer, ProducerError> {
         self.config.validate()?;
+        let circuit = Arc::new(Circuit {
+            enabled: self.config.circuit_breaker,
+            probe_interval: Duration::from_millis(self.config.circuit_probe_interval_ms),
+            open: Mutex::new(None),
+        });
         let client: Client = self
             .config
             .client_config()
             .set("partitioner", "murmur2_random")
-            .create_with_context(DeliveryContext)
+            .create_with_context(DeliveryContext {
+                circuit: Arc::clone(&circuit),
+            })
             .map_err(ProducerError::Client)?;
         let buffer_bytes = usize::try_from(self.config.max_buffered_bytes)
             .unwrap_or(usize::MAX)
@@ -98,6 +172,7 @@ impl ProducerBuilder {
                 client,
                 buffer: Arc::new(Semaphore::new(buffer_bytes)),
                 closed: AtomicBool::new(false),
+                circuit,
                 naming: self.naming,
                 config: self.config,
             }),
@@ -112,6 +187,7 @@ struct Inner {
     /// Bytes of records between enqueue and delivery.
     buffer: Arc<Semaphore>,
     closed: AtomicBool,
+    circuit: Arc<Circuit>,
     naming: TopicNaming,
 }
 
@@ -195,6 +271,11 @@ impl Producer {
         &self.inner.config
     }
 
+    /// Whether sends currently fail fast because the cluster is unreachable.
+    pub fn is_circuit_open(&self) -> bool {
+        self.inner.circuit.is_open()
+    }
+
     /// Bytes of records enqueued and not yet acknowledged.
     pub fn buffered_bytes(&self) -> usize {
         let limit = usize::try_from(self.inner.config.max_buffered_bytes)
@@ -245,6 +326,13 @@ impl Producer {
             return fail(
                 SendErrorKind::Closed,
                 "the producer is shut down".into(),
+                event,
+            );
+        }
+        if !self.inner.circuit.admit() {
+            return fail(
+                SendErrorKind::Unavailable,
+                "the cluster is unreachable (circuit open); retry later".into(),
                 event,
             );
         }

@@ -148,11 +148,12 @@ async fn a_full_buffer_slows_the_sender_and_drops_nothing() -> anyhow::Result<()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unreachable_cluster_hands_events_back_then_recovers() -> anyhow::Result<()> {
+async fn unreachable_cluster_hands_events_back_fails_fast_then_recovers() -> anyhow::Result<()> {
     let port = free_port()?;
     let bootstrap = format!("127.0.0.1:{port}");
     let mut config = ProducerConfig::new(KafkaConfig::new(&bootstrap));
     config.delivery_timeout_ms = 2_000;
+    config.circuit_probe_interval_ms = 1_000;
     let producer = Producer::builder(config).build()?;
     let started = Instant::now();
     let results = producer
@@ -160,7 +161,13 @@ async fn unreachable_cluster_hands_events_back_then_recovers() -> anyhow::Result
         .await;
     for (seq, result) in results.into_iter().enumerate() {
         let err = result.err().context("a send succeeded with no broker")?;
-        ensure!(err.kind() == SendErrorKind::TimedOut, "{err}");
+        ensure!(
+            matches!(
+                err.kind(),
+                SendErrorKind::TimedOut | SendErrorKind::Unavailable
+            ),
+            "{err}"
+        );
         ensure!(err.is_retriable());
         ensure!(
             sequence(&err.into_event()) == seq as u64,
@@ -173,10 +180,49 @@ async fn unreachable_cluster_hands_events_back_then_recovers() -> anyhow::Result
         started.elapsed()
     );
 
+    // The circuit is open: at most one send per probe interval is let
+    // through; the next one fails at once instead of after 2 s.
+    ensure!(producer.is_circuit_open());
+    let probe = producer.enqueue(event(49, "email-1")).await;
+    let fast = Instant::now();
+    let err = producer
+        .send(event(50, "email-1"))
+        .await
+        .err()
+        .context("circuit open")?;
+    ensure!(err.kind() == SendErrorKind::Unavailable, "{err}");
+    ensure!(
+        fast.elapsed() < Duration::from_millis(250),
+        "took {:?}",
+        fast.elapsed()
+    );
+    ensure!(sequence(err.event()) == 50);
+    if let Ok(probe) = probe {
+        let err = probe
+            .wait()
+            .await
+            .err()
+            .context("the probe found no broker")?;
+        ensure!(err.kind() == SendErrorKind::TimedOut, "{err}");
+    }
+
+    // The cluster comes back: a probe gets through and closes the circuit.
     let tansu = Tansu::start_on(port).await?;
     sluice_testkit::create_topic(&tansu.bootstrap_servers(), "email.received", 1).await?;
-    let delivered = producer.send(event(99, "email-1")).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        match producer.send(event(99, "email-1")).await {
+            Ok(delivered) => break delivered,
+            Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     ensure!(delivered.offset == 0);
+    ensure!(!producer.is_circuit_open());
+    let next = producer.send(event(100, "email-1")).await?;
+    ensure!(next.offset == 1);
     Ok(())
 }
 
