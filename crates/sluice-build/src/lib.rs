@@ -188,31 +188,16 @@ impl Builder {
             &scratch,
         )?;
         let registry = Registry::load(&manifest_path)?;
-        let mut ids = HashMap::new();
-        let mut stale = Vec::new();
-        for schema in sources.schemas() {
-            match registry.status(&schema)? {
-                Status::Registered { id, .. } => {
-                    ids.insert(schema.subject, id);
-                }
-                Status::New => stale.push(format!("{}: not registered", schema.subject)),
-                Status::Changed { next } => stale.push(format!(
-                    "{}: differs from its newest registered version; register it as version {next}",
-                    schema.subject
-                )),
-                Status::Incompatible { problems } => stale.push(format!(
-                    "{}: changed incompatibly:\n  {}",
-                    schema.subject,
-                    problems.join("\n  ")
-                )),
-            }
-        }
-        if !stale.is_empty() {
-            return Err(BuildError::Unregistered(format!(
-                "{}\nrun `make schema-register` (it refuses incompatible changes)",
-                stale.join("\n")
-            )));
-        }
+        // The gate decides: every subject registered and up to date, every
+        // history compatible. The ids written into the code come from it.
+        let ids: HashMap<String, u32> = registry
+            .check(&sources.schemas())?
+            .into_iter()
+            .filter_map(|(subject, status)| match status {
+                Status::Registered { id, .. } => Some((subject, id)),
+                _ => None,
+            })
+            .collect();
 
         let mut proto_tree = ModuleTree::default();
         if let Some(bytes) = &sources.descriptors {
