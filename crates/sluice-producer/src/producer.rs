@@ -163,14 +163,15 @@ impl ProducerBuilder {
                 circuit: Arc::clone(&circuit),
             })
             .map_err(ProducerError::Client)?;
-        let buffer_bytes = usize::try_from(self.config.max_buffered_bytes)
+        let buffer_limit = usize::try_from(self.config.max_buffered_bytes)
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
         Ok(Producer {
             inner: Arc::new(Inner {
                 serializer: Serializer::new().with_max_record_bytes(self.config.max_record_bytes),
                 client,
-                buffer: Arc::new(Semaphore::new(buffer_bytes)),
+                buffer: Arc::new(Semaphore::new(buffer_limit)),
+                buffer_limit,
                 closed: AtomicBool::new(false),
                 circuit,
                 naming: self.naming,
@@ -186,6 +187,7 @@ struct Inner {
     client: Client,
     /// Bytes of records between enqueue and delivery.
     buffer: Arc<Semaphore>,
+    buffer_limit: usize,
     closed: AtomicBool,
     circuit: Arc<Circuit>,
     naming: TopicNaming,
@@ -278,10 +280,9 @@ impl Producer {
 
     /// Bytes of records enqueued and not yet acknowledged.
     pub fn buffered_bytes(&self) -> usize {
-        let limit = usize::try_from(self.inner.config.max_buffered_bytes)
-            .unwrap_or(usize::MAX)
-            .min(Semaphore::MAX_PERMITS);
-        limit.saturating_sub(self.inner.buffer.available_permits())
+        self.inner
+            .buffer_limit
+            .saturating_sub(self.inner.buffer.available_permits())
     }
 
     /// The topic events of `event_type` go to.
