@@ -23,17 +23,17 @@ impl OutgoingRecord {
         envelope: Envelope,
     ) -> Result<Self, EncodeError> {
         let value = serializer.encode(event)?;
-        let mut pairs: Vec<(&'static str, Vec<u8>)> = Vec::with_capacity(10);
-        envelope.write_headers(|key, value| pairs.push((key, value.to_vec())));
-        let headers = pairs.iter().fold(
-            OwnedHeaders::new_with_capacity(pairs.len()),
-            |headers, (key, value)| {
-                headers.insert(rdkafka::message::Header {
+        // `insert` consumes the headers, hence the Option around them.
+        let mut headers = Some(OwnedHeaders::new_with_capacity(10));
+        envelope.write_headers(|key, value| {
+            headers = headers.take().map(|h| {
+                h.insert(rdkafka::message::Header {
                     key,
-                    value: Some(value.as_slice()),
+                    value: Some(value),
                 })
-            },
-        );
+            });
+        });
+        let headers = headers.unwrap_or_default();
         Ok(Self {
             key: event.partition_key().to_owned(),
             value,
