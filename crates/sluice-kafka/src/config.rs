@@ -3,19 +3,24 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::security::SecurityConfig;
+
 /// Where the cluster is and how to talk to it.
 ///
 /// `properties` passes librdkafka settings through unchanged, for anything
 /// sluice does not model itself. Values of keys that look secret
 /// (`*password*`, `*secret*`, `*.key.pem`, ...) never appear in `Debug`
 /// output.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Comma-separated `host:port` list.
     pub bootstrap_servers: String,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// TLS and SASL (SCRAM or MSK IAM).
+    #[serde(default)]
+    pub security: SecurityConfig,
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
@@ -25,6 +30,7 @@ impl KafkaConfig {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
             client_id: None,
+            security: SecurityConfig::default(),
             properties: BTreeMap::new(),
         }
     }
@@ -34,13 +40,20 @@ impl KafkaConfig {
         self
     }
 
-    /// The rdkafka configuration these settings describe.
+    pub fn with_security(mut self, security: SecurityConfig) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// The rdkafka configuration these settings describe. `properties` come
+    /// last, so they can override anything sluice set.
     pub fn client_config(&self) -> rdkafka::ClientConfig {
         let mut config = rdkafka::ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         if let Some(id) = &self.client_id {
             config.set("client.id", id);
         }
+        self.security.apply(&mut config);
         for (key, value) in &self.properties {
             config.set(key, value);
         }
@@ -79,6 +92,7 @@ impl fmt::Debug for KafkaConfig {
         f.debug_struct("KafkaConfig")
             .field("bootstrap_servers", &self.bootstrap_servers)
             .field("client_id", &self.client_id)
+            .field("security", &self.security)
             .field("properties", &properties)
             .finish()
     }

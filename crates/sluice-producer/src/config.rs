@@ -7,7 +7,7 @@ use sluice_kafka::KafkaConfig;
 use crate::error::ProducerError;
 
 /// Compression codec for record batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     None,
@@ -31,7 +31,7 @@ impl Compression {
 
 /// Everything a [`Producer`](crate::Producer) needs. Every field but `kafka`
 /// has a default tuned for throughput without giving up safety.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProducerConfig {
     pub kafka: KafkaConfig,
@@ -203,6 +203,7 @@ impl ProducerConfig {
         if self.delivery_timeout_ms == 0 {
             return fail("delivery_timeout_ms must be positive".into());
         }
+        self.kafka.security.validate()?;
         Ok(())
     }
 

@@ -116,6 +116,8 @@ impl<E> fmt::Debug for SendError<E> {
 pub enum ProducerError {
     #[error("invalid producer configuration: {0}")]
     Config(String),
+    #[error("invalid security configuration: {0}")]
+    Security(#[from] sluice_kafka::security::SecurityError),
     #[error("cannot create the Kafka client: {0}")]
     Client(#[source] KafkaError),
     #[error("records still undelivered after {timeout_ms} ms: {source}")]

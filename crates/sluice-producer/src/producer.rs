@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
+use rdkafka::client::OAuthToken;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message as _};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use sluice_core::{EncodeError, Envelope, Event, Serializer};
-use sluice_kafka::OutgoingRecord;
+use sluice_kafka::{OutgoingRecord, TokenProvider};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::ProducerConfig;
@@ -76,9 +77,19 @@ impl Circuit {
 
 struct DeliveryContext {
     circuit: Arc<Circuit>,
+    oauth: Option<Arc<dyn TokenProvider>>,
 }
 
 impl ClientContext for DeliveryContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        sluice_kafka::security::oauth_token(self.oauth.as_ref())
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.circuit.open();
@@ -131,6 +142,7 @@ pub fn default_topic_name(event_type: &str) -> String {
 pub struct ProducerBuilder {
     config: ProducerConfig,
     naming: TopicNaming,
+    token_provider: Option<Arc<dyn TokenProvider>>,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -148,8 +160,19 @@ impl ProducerBuilder {
         self
     }
 
+    /// OAUTHBEARER tokens from this source instead of the one the security
+    /// settings name (MSK IAM through the standard AWS chain).
+    pub fn token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Self {
+        self.token_provider = Some(provider);
+        self
+    }
+
     pub fn build(self) -> Result<Producer, ProducerError> {
         self.config.validate()?;
+        let oauth = match self.token_provider {
+            Some(provider) => Some(provider),
+            None => self.config.kafka.security.token_provider()?,
+        };
         let circuit = Arc::new(Circuit {
             enabled: self.config.circuit_breaker,
             probe_interval: Duration::from_millis(self.config.circuit_probe_interval_ms),
@@ -161,6 +184,7 @@ impl ProducerBuilder {
             .set("partitioner", "murmur2_random")
             .create_with_context(DeliveryContext {
                 circuit: Arc::clone(&circuit),
+                oauth,
             })
             .map_err(ProducerError::Client)?;
         let buffer_limit = usize::try_from(self.config.max_buffered_bytes)
@@ -266,6 +290,7 @@ impl Producer {
         ProducerBuilder {
             config,
             naming: Arc::new(default_topic_name),
+            token_provider: None,
         }
     }
 

@@ -270,3 +270,57 @@ async fn unknown_topics_fail_fast_on_tansu() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Counts the tokens librdkafka asked for, and hands out MSK IAM tokens.
+#[derive(Debug)]
+struct CountingTokens {
+    inner: sluice_kafka::security::MskIamTokenProvider,
+    issued: AtomicUsize,
+}
+
+impl sluice_kafka::TokenProvider for CountingTokens {
+    fn token(&self) -> Result<rdkafka::client::OAuthToken, sluice_kafka::security::TokenError> {
+        let token = self.inner.token()?;
+        self.issued.fetch_add(1, Ordering::SeqCst);
+        Ok(token)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msk_iam_tokens_come_through_the_refresh_callback() -> anyhow::Result<()> {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use sluice_kafka::{SaslConfig, SecurityConfig};
+
+    let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+    let tokens = Arc::new(CountingTokens {
+        inner: sluice_kafka::security::MskIamTokenProvider::with_credentials(
+            "us-east-1",
+            SharedCredentialsProvider::new(credentials),
+        )?,
+        issued: AtomicUsize::new(0),
+    });
+    // Nothing listens there: librdkafka asks for the first token when the
+    // client starts, before it connects anywhere.
+    let security = SecurityConfig {
+        tls: None,
+        sasl: Some(SaslConfig::MskIam {
+            region: "us-east-1".into(),
+            profile: None,
+        }),
+    };
+    let kafka = KafkaConfig::new(format!("127.0.0.1:{}", free_port()?)).with_security(security);
+    let producer = Producer::builder(ProducerConfig::new(kafka))
+        .token_provider(Arc::clone(&tokens) as Arc<dyn sluice_kafka::TokenProvider>)
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokens.issued.load(Ordering::SeqCst) == 0 {
+        ensure!(
+            Instant::now() < deadline,
+            "librdkafka never asked for a token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(producer);
+    Ok(())
+}
