@@ -1,0 +1,300 @@
+//! Consumer configuration.
+
+use std::time::Duration;
+
+use sluice_kafka::KafkaConfig;
+
+use crate::error::ConsumerError;
+
+/// What runs concurrently inside one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Records with the same key run one after another in offset order;
+    /// different keys run concurrently, up to `max_in_flight_per_partition`.
+    #[default]
+    Key,
+    /// One record at a time per partition, in offset order.
+    Partition,
+}
+
+/// How retriable handler failures are retried in place.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; then the record is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`: exponential, capped, with full
+    /// jitter over its upper half (so retries of many records spread out but
+    /// never come sooner than half the nominal delay).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let nominal = self
+            .initial_backoff_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(32))
+            .min(self.max_backoff_ms);
+        let half = nominal / 2;
+        Duration::from_millis(half + fastrand::u64(0..=nominal - half))
+    }
+}
+
+/// Where dead-lettered records go.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqConfig {
+    /// DLQ topic name; `{topic}` stands for the record's topic.
+    #[serde(default = "default_dlq_topic")]
+    pub topic: String,
+}
+
+impl Default for DlqConfig {
+    fn default() -> Self {
+        Self {
+            topic: default_dlq_topic(),
+        }
+    }
+}
+
+impl DlqConfig {
+    pub fn topic_for(&self, topic: &str) -> String {
+        self.topic.replace("{topic}", topic)
+    }
+}
+
+/// Everything a [`Consumer`](crate::Consumer) needs.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    pub kafka: KafkaConfig,
+    pub group_id: String,
+    /// Topic names, or regular expressions starting with `^`
+    /// (`^task\..*`), which also match topics created later.
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub ordering: Ordering,
+    /// Records running at once in one partition (with `ordering = "key"`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_per_partition: usize,
+    /// Records read but not yet committed, per partition; fetching from the
+    /// partition pauses above it. This bounds memory and what a crash can
+    /// make run twice.
+    #[serde(default = "default_max_uncommitted")]
+    pub max_uncommitted_per_partition: usize,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub dlq: DlqConfig,
+    /// How often finished offsets are committed.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// Time running handlers get to finish when their partitions are
+    /// revoked; then they are abandoned (and their records not committed).
+    #[serde(default = "default_revoke_timeout_ms")]
+    pub revoke_timeout_ms: u64,
+    /// Time running handlers get to finish on shutdown.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
+    /// `cooperative-sticky` (the default: a rebalance only moves the
+    /// partitions that change owner) or `range`/`roundrobin`.
+    #[serde(default = "default_assignment")]
+    pub assignment_strategy: String,
+    /// Where a group without committed offsets starts: `earliest` or
+    /// `latest`.
+    #[serde(default = "default_offset_reset")]
+    pub auto_offset_reset: String,
+    /// Records larger than this are dead-lettered without being decoded.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_initial_backoff_ms() -> u64 {
+    100
+}
+fn default_max_backoff_ms() -> u64 {
+    10_000
+}
+fn default_dlq_topic() -> String {
+    "{topic}.dlq".to_owned()
+}
+fn default_max_in_flight() -> usize {
+    16
+}
+fn default_max_uncommitted() -> usize {
+    20_000
+}
+fn default_commit_interval_ms() -> u64 {
+    1_000
+}
+fn default_revoke_timeout_ms() -> u64 {
+    10_000
+}
+fn default_shutdown_timeout_ms() -> u64 {
+    30_000
+}
+fn default_assignment() -> String {
+    "cooperative-sticky".to_owned()
+}
+fn default_offset_reset() -> String {
+    "earliest".to_owned()
+}
+fn default_max_record_bytes() -> usize {
+    sluice_core::serde::DEFAULT_MAX_RECORD_BYTES
+}
+
+impl ConsumerConfig {
+    /// Defaults for everything but the cluster, the group and the topics.
+    pub fn new(
+        kafka: KafkaConfig,
+        group_id: impl Into<String>,
+        topics: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            kafka,
+            group_id: group_id.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            ordering: Ordering::default(),
+            max_in_flight_per_partition: default_max_in_flight(),
+            max_uncommitted_per_partition: default_max_uncommitted(),
+            retry: RetryPolicy::default(),
+            dlq: DlqConfig::default(),
+            commit_interval_ms: default_commit_interval_ms(),
+            revoke_timeout_ms: default_revoke_timeout_ms(),
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
+            assignment_strategy: default_assignment(),
+            auto_offset_reset: default_offset_reset(),
+            max_record_bytes: default_max_record_bytes(),
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ConsumerError> {
+        toml::from_str(text).map_err(|e| ConsumerError::Config(e.to_string()))
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConsumerError> {
+        let fail = |m: &str| Err(ConsumerError::Config(m.to_owned()));
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return fail("kafka.bootstrap_servers is empty");
+        }
+        if self.group_id.trim().is_empty() {
+            return fail("group_id is empty");
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
+            return fail("topics must name at least one topic, and no empty ones");
+        }
+        if self.max_in_flight_per_partition == 0 || self.max_uncommitted_per_partition == 0 {
+            return fail(
+                "max_in_flight_per_partition and max_uncommitted_per_partition must be positive",
+            );
+        }
+        if self.retry.max_attempts == 0 {
+            return fail("retry.max_attempts must be at least 1");
+        }
+        if self.retry.max_backoff_ms < self.retry.initial_backoff_ms {
+            return fail("retry.max_backoff_ms is smaller than retry.initial_backoff_ms");
+        }
+        if !self.dlq.topic.contains("{topic}") && self.topics.len() > 1 {
+            return fail("dlq.topic must contain {topic} when several topics are consumed");
+        }
+        if self.topics.iter().any(|t| self.dlq.topic_for(t) == *t) {
+            return fail("dlq.topic must differ from the topics consumed");
+        }
+        if !["earliest", "latest"].contains(&self.auto_offset_reset.as_str()) {
+            return fail("auto_offset_reset must be `earliest` or `latest`");
+        }
+        self.kafka.security.validate()?;
+        Ok(())
+    }
+
+    pub(crate) fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.kafka.client_config();
+        config
+            .set("group.id", &self.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", &self.auto_offset_reset)
+            .set("partition.assignment.strategy", &self.assignment_strategy)
+            .set("statistics.interval.ms", "1000");
+        // Anything set explicitly wins over sluice's choices.
+        for (key, value) in &self.kafka.properties {
+            config.set(key, value);
+        }
+        config
+    }
+
+    pub(crate) fn in_flight_limit(&self) -> usize {
+        match self.ordering {
+            Ordering::Key => self.max_in_flight_per_partition,
+            Ordering::Partition => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_toml_with_defaults_and_refusals() {
+        let config = ConsumerConfig::from_toml(
+            r#"
+            group_id = "billing"
+            topics = ["^task\\..*"]
+            [kafka]
+            bootstrap_servers = "localhost:9092"
+            [retry]
+            max_attempts = 3
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.dlq.topic_for("task.a"), "task.a.dlq");
+        assert_eq!(config.ordering, Ordering::Key);
+        config.validate().unwrap();
+
+        let unknown = ConsumerConfig::from_toml(
+            "group_id = \"g\"\ntopics = [\"t\"]\nconcurrency = 4\n[kafka]\nbootstrap_servers = \"b:1\"\n",
+        );
+        assert!(unknown.unwrap_err().to_string().contains("concurrency"));
+
+        let mut same = ConsumerConfig::new(KafkaConfig::new("b:1"), "g", ["t"]);
+        same.dlq.topic = "t".into();
+        assert!(same.validate().is_err());
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1_000,
+        };
+        for _ in 0..100 {
+            let first = policy.backoff(1).as_millis();
+            assert!((50..=100).contains(&first), "{first}");
+            let third = policy.backoff(3).as_millis();
+            assert!((200..=400).contains(&third), "{third}");
+            let capped = policy.backoff(30).as_millis();
+            assert!((500..=1_000).contains(&capped), "{capped}");
+        }
+    }
+}

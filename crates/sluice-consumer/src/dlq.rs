@@ -1,0 +1,262 @@
+//! Dead-letter records: the original key, value and headers, plus
+//! `sluice.dlq.*` headers saying where the record came from and why it
+//! failed.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::client::OAuthToken;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers as _, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Message as _};
+
+use sluice_kafka::TokenProvider;
+
+use crate::config::DlqConfig;
+
+/// The names of the headers a dead-lettered record gains.
+pub mod headers {
+    /// Common prefix: headers starting with it are replaced, not
+    /// accumulated, when a record is dead-lettered again.
+    pub const PREFIX: &str = "sluice.dlq.";
+    pub const TOPIC: &str = "sluice.dlq.topic";
+    pub const PARTITION: &str = "sluice.dlq.partition";
+    pub const OFFSET: &str = "sluice.dlq.offset";
+    /// The original record's timestamp, ms since the epoch.
+    pub const TIMESTAMP: &str = "sluice.dlq.timestamp";
+    pub const GROUP: &str = "sluice.dlq.group";
+    pub const ERROR_CLASS: &str = "sluice.dlq.error.class";
+    /// At most [`MAX_ERROR_MESSAGE_BYTES`](super::MAX_ERROR_MESSAGE_BYTES).
+    pub const ERROR_MESSAGE: &str = "sluice.dlq.error.message";
+    pub const ATTEMPTS: &str = "sluice.dlq.attempts";
+    /// When the record was dead-lettered, RFC 3339 UTC.
+    pub const FAILED_AT: &str = "sluice.dlq.failed_at";
+}
+
+/// Error messages are cut to this many bytes (on a character boundary).
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
+/// Why a record is dead-lettered.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) class: String,
+    pub(crate) message: String,
+    pub(crate) attempts: u32,
+}
+
+/// The DLQ producer's context: OAUTHBEARER tokens when configured.
+pub(crate) struct DlqContext {
+    pub(crate) oauth: Option<Arc<dyn TokenProvider>>,
+}
+
+impl ClientContext for DlqContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        sluice_kafka::security::oauth_token(self.oauth.as_ref())
+    }
+}
+
+/// Writes dead-letter records and waits for the broker to acknowledge them.
+pub(crate) struct DeadLetters {
+    producer: FutureProducer<DlqContext>,
+    config: DlqConfig,
+    group: String,
+}
+
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("config", &self.config)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetters {
+    pub(crate) fn new(
+        producer: FutureProducer<DlqContext>,
+        config: DlqConfig,
+        group: String,
+    ) -> Self {
+        Self {
+            producer,
+            config,
+            group,
+        }
+    }
+
+    /// Sends the dead-letter record; `Ok` once the broker acknowledged it.
+    pub(crate) async fn send(
+        &self,
+        record: &OwnedMessage,
+        failure: &Failure,
+    ) -> Result<(), KafkaError> {
+        let topic = self.config.topic_for(record.topic());
+        let headers = dead_letter_headers(record, &self.group, failure, SystemTime::now());
+        let mut out = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
+        if let Some(key) = record.key() {
+            out = out.key(key);
+        }
+        if let Some(value) = record.payload() {
+            out = out.payload(value);
+        }
+        self.producer
+            .send(out, Duration::from_secs(30))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
+    }
+
+    pub(crate) fn flush(&self, timeout: Duration) {
+        use rdkafka::producer::Producer as _;
+        let _ = self.producer.flush(timeout);
+    }
+}
+
+/// The original headers without earlier `sluice.dlq.*` ones, then this
+/// failure's.
+pub(crate) fn dead_letter_headers(
+    record: &OwnedMessage,
+    group: &str,
+    failure: &Failure,
+    now: SystemTime,
+) -> OwnedHeaders {
+    let original = record.headers();
+    let count = original.map_or(0, |h| h.count());
+    let mut headers = OwnedHeaders::new_with_capacity(count + 9);
+    if let Some(original) = original {
+        for header in original.iter() {
+            if !header.key.starts_with(headers::PREFIX) {
+                headers = headers.insert(header);
+            }
+        }
+    }
+    let timestamp = record
+        .timestamp()
+        .to_millis()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let failed_at = rfc3339(now);
+    let fields = [
+        (headers::TOPIC, record.topic().to_owned()),
+        (headers::PARTITION, record.partition().to_string()),
+        (headers::OFFSET, record.offset().to_string()),
+        (headers::TIMESTAMP, timestamp),
+        (headers::GROUP, group.to_owned()),
+        (headers::ERROR_CLASS, failure.class.clone()),
+        (
+            headers::ERROR_MESSAGE,
+            cap(&failure.message, MAX_ERROR_MESSAGE_BYTES).to_owned(),
+        ),
+        (headers::ATTEMPTS, failure.attempts.to_string()),
+        (headers::FAILED_AT, failed_at),
+    ];
+    for (key, value) in &fields {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
+    }
+    headers
+}
+
+fn cap(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time after the epoch.
+fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+
+    use super::*;
+
+    fn record(headers: OwnedHeaders) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(b"value".to_vec()),
+            Some(b"key".to_vec()),
+            "orders".into(),
+            Timestamp::CreateTime(1_700_000_000_123),
+            3,
+            42,
+            Some(headers),
+        )
+    }
+
+    fn values(headers: &OwnedHeaders, name: &str) -> Vec<String> {
+        headers
+            .iter()
+            .filter(|h| h.key == name)
+            .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dead_letter_headers_keep_the_original_and_replace_earlier_ones() {
+        let original = OwnedHeaders::new()
+            .insert(Header {
+                key: "ce_type",
+                value: Some(b"order.placed.v1"),
+            })
+            .insert(Header {
+                key: headers::ERROR_CLASS,
+                value: Some(b"from_an_earlier_failure"),
+            });
+        let failure = Failure {
+            class: "decode_malformed".into(),
+            message: "é".repeat(600),
+            attempts: 1,
+        };
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_456);
+        let out = dead_letter_headers(&record(original), "billing", &failure, at);
+        assert_eq!(values(&out, "ce_type"), ["order.placed.v1"]);
+        assert_eq!(values(&out, headers::ERROR_CLASS), ["decode_malformed"]);
+        assert_eq!(values(&out, headers::TOPIC), ["orders"]);
+        assert_eq!(values(&out, headers::PARTITION), ["3"]);
+        assert_eq!(values(&out, headers::OFFSET), ["42"]);
+        assert_eq!(values(&out, headers::TIMESTAMP), ["1700000000123"]);
+        assert_eq!(values(&out, headers::GROUP), ["billing"]);
+        assert_eq!(values(&out, headers::ATTEMPTS), ["1"]);
+        assert_eq!(
+            values(&out, headers::FAILED_AT),
+            ["2023-11-14T22:13:20.456Z"]
+        );
+        let message = &values(&out, headers::ERROR_MESSAGE)[0];
+        assert!(message.len() <= MAX_ERROR_MESSAGE_BYTES && message.len() >= 1022);
+    }
+}

@@ -1,0 +1,108 @@
+//! Errors of the consumer runtime and of handlers.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use rdkafka::error::KafkaError;
+
+/// The runtime could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumerError {
+    #[error("invalid consumer configuration: {0}")]
+    Config(String),
+    #[error("invalid security configuration: {0}")]
+    Security(#[from] sluice_kafka::security::SecurityError),
+    #[error("cannot create the Kafka client: {0}")]
+    Client(#[source] KafkaError),
+    #[error("cannot subscribe to {topics:?}: {source}")]
+    Subscribe {
+        topics: Vec<String>,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("the consumer must run inside a Tokio runtime")]
+    NoRuntime,
+    #[error("the poll thread stopped unexpectedly")]
+    PollThread,
+}
+
+/// Whether a failure may go away on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Retried in place with backoff, then dead-lettered.
+    Retriable,
+    /// Dead-lettered at once.
+    Permanent,
+}
+
+/// A handler's failure: its kind, a class for DLQ headers and metrics
+/// (`snake_case`, low cardinality) and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    kind: FailureKind,
+    class: Cow<'static, str>,
+    message: String,
+}
+
+impl HandlerError {
+    /// A failure worth retrying (a timeout, a dependency that is down).
+    pub fn retriable(message: impl fmt::Display) -> Self {
+        Self {
+            kind: FailureKind::Retriable,
+            class: Cow::Borrowed("handler_retriable"),
+            message: message.to_string(),
+        }
+    }
+
+    /// A failure retrying cannot fix (invalid content, a rule violated).
+    pub fn permanent(message: impl fmt::Display) -> Self {
+        Self {
+            kind: FailureKind::Permanent,
+            class: Cow::Borrowed("handler_permanent"),
+            message: message.to_string(),
+        }
+    }
+
+    /// The same failure under a class of the caller's choosing.
+    pub fn with_class(mut self, class: impl Into<Cow<'static, str>>) -> Self {
+        self.class = class.into();
+        self
+    }
+
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn is_retriable(&self) -> bool {
+        self.kind == FailureKind::Retriable
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?}): {}", self.class, self.kind, self.message)
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+impl From<sluice_kafka::RecordError> for HandlerError {
+    fn from(error: sluice_kafka::RecordError) -> Self {
+        HandlerError::permanent(&error).with_class(error.class())
+    }
+}
+
+impl From<sluice_core::DecodeError> for HandlerError {
+    fn from(error: sluice_core::DecodeError) -> Self {
+        HandlerError::permanent(&error).with_class(error.class())
+    }
+}

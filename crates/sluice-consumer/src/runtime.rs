@@ -1,0 +1,571 @@
+//! The poll thread, rebalances, flow control and commits.
+//!
+//! One OS thread polls the client. Records go to a task per partition
+//! ([`worker`](crate::worker)); the poll thread commits what the workers
+//! report finished. Rebalance callbacks run on the poll thread too, so on
+//! revocation it can wait for the revoked partitions' workers and commit
+//! their finished offsets before the partitions change owner.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::client::OAuthToken;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
+use sluice_kafka::TokenProvider;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{ConsumerConfig, Ordering as RecordOrdering};
+use crate::dlq::{DeadLetters, DlqContext};
+use crate::error::ConsumerError;
+use crate::handler::RecordHandler;
+use crate::worker::{self, PartitionState, WorkerEnv};
+
+/// Builds a [`Consumer`].
+pub struct ConsumerBuilder {
+    config: ConsumerConfig,
+    token_provider: Option<Arc<dyn TokenProvider>>,
+}
+
+impl std::fmt::Debug for ConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsumerBuilder {
+    /// OAUTHBEARER tokens from this source instead of the one the security
+    /// settings name.
+    pub fn token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Self {
+        self.token_provider = Some(provider);
+        self
+    }
+
+    /// Creates the clients and subscribes. Call from inside a Tokio runtime:
+    /// the partition workers run on it.
+    pub fn build<H: RecordHandler>(self, handler: H) -> Result<Consumer<H>, ConsumerError> {
+        let config = self.config;
+        config.validate()?;
+        let runtime = Handle::try_current().map_err(|_| ConsumerError::NoRuntime)?;
+        let oauth = match self.token_provider {
+            Some(provider) => Some(provider),
+            None => config.kafka.security.token_provider()?,
+        };
+        let dlq_producer: FutureProducer<DlqContext> = config
+            .kafka
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .create_with_context(DlqContext {
+                oauth: oauth.clone(),
+            })
+            .map_err(ConsumerError::Client)?;
+        let group: Arc<str> = Arc::from(config.group_id.as_str());
+        let env = Arc::new(WorkerEnv {
+            handler,
+            dead_letters: DeadLetters::new(dlq_producer, config.dlq.clone(), group.to_string()),
+            retry: config.retry.clone(),
+            group,
+            limit: config.in_flight_limit(),
+            by_key: config.ordering == RecordOrdering::Key,
+        });
+        let status = ConsumerStatus::default();
+        let context = PollContext {
+            env,
+            runtime,
+            workers: Mutex::new(HashMap::new()),
+            status: status.clone(),
+            revoke_timeout: Duration::from_millis(config.revoke_timeout_ms),
+            max_uncommitted: config.max_uncommitted_per_partition as u64,
+            oauth,
+        };
+        let client: BaseConsumer<PollContext<H>> = config
+            .client_config()
+            .create_with_context(context)
+            .map_err(ConsumerError::Client)?;
+        let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+        client
+            .subscribe(&topics)
+            .map_err(|source| ConsumerError::Subscribe {
+                topics: config.topics.clone(),
+                source,
+            })?;
+        Ok(Consumer {
+            client,
+            status,
+            commit_interval: Duration::from_millis(config.commit_interval_ms),
+            shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
+        })
+    }
+}
+
+/// A consumer-group member that runs a handler over its partitions'
+/// records with at-least-once delivery.
+///
+/// Created by [`Consumer::builder`]; [`run`](Consumer::run) polls until the
+/// shutdown signal resolves.
+pub struct Consumer<H: RecordHandler> {
+    client: BaseConsumer<PollContext<H>>,
+    status: ConsumerStatus,
+    commit_interval: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl<H: RecordHandler> std::fmt::Debug for Consumer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer<crate::Handlers> {
+    /// Starts a consumer from its configuration; the handler comes last,
+    /// in [`ConsumerBuilder::build`].
+    pub fn builder(config: ConsumerConfig) -> ConsumerBuilder {
+        ConsumerBuilder {
+            config,
+            token_provider: None,
+        }
+    }
+}
+
+impl<H: RecordHandler> Consumer<H> {
+    /// Assignment, readiness and lag, readable while the consumer runs.
+    pub fn status(&self) -> ConsumerStatus {
+        self.status.clone()
+    }
+
+    /// Polls, handles and commits until `shutdown` resolves; then stops
+    /// fetching, lets running handlers finish (up to the shutdown timeout),
+    /// commits what finished, and leaves the group.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ConsumerError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (exited, mut exit) = oneshot::channel();
+        let poll_stop = Arc::clone(&stop);
+        let Consumer {
+            client,
+            commit_interval,
+            shutdown_timeout,
+            ..
+        } = self;
+        std::thread::Builder::new()
+            .name("sluice-consumer-poll".into())
+            .spawn(move || {
+                poll_loop(&client, &poll_stop, commit_interval, shutdown_timeout);
+                drop(client);
+                let _ = exited.send(());
+            })
+            .map_err(|_| ConsumerError::PollThread)?;
+        tokio::select! {
+            () = shutdown => {
+                stop.store(true, Ordering::Release);
+                exit.await.map_err(|_| ConsumerError::PollThread)
+            }
+            result = &mut exit => result.map_err(|_| ConsumerError::PollThread),
+        }
+    }
+}
+
+/// How often paused partitions are checked for resumption.
+const FLOW_CHECK: Duration = Duration::from_millis(10);
+
+fn poll_loop<H: RecordHandler>(
+    client: &BaseConsumer<PollContext<H>>,
+    stop: &AtomicBool,
+    commit_interval: Duration,
+    shutdown_timeout: Duration,
+) {
+    let context = client.context();
+    let mut last_commit = Instant::now();
+    let mut last_flow_check = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        match client.poll(Duration::from_millis(50)) {
+            Some(Ok(message)) => context.dispatch(client, message.detach()),
+            Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+            None => {}
+        }
+        if last_flow_check.elapsed() >= FLOW_CHECK {
+            last_flow_check = Instant::now();
+            let urgent = context.flow_control(client);
+            if urgent || last_commit.elapsed() >= commit_interval {
+                context.commit(client, CommitMode::Async);
+                last_commit = Instant::now();
+            }
+        }
+    }
+    tracing::info!("consumer shutting down");
+    let all = context.take_all_workers();
+    context.close_and_commit(client, all, shutdown_timeout);
+    context.env.dead_letters.flush(shutdown_timeout);
+    client.unsubscribe();
+}
+
+/// The poll thread's handle on a partition worker.
+struct WorkerHandle {
+    records: Option<mpsc::UnboundedSender<OwnedMessage>>,
+    state: Arc<PartitionState>,
+    task: tokio::task::JoinHandle<()>,
+    paused: bool,
+    /// The offset last committed, or -1.
+    committed: i64,
+    /// `state.finished` when `committed` was committed.
+    committed_finished: u64,
+    /// Records sent to the worker.
+    received: u64,
+}
+
+type Workers = HashMap<String, HashMap<i32, WorkerHandle>>;
+
+struct PollContext<H> {
+    env: Arc<WorkerEnv<H>>,
+    runtime: Handle,
+    workers: Mutex<Workers>,
+    status: ConsumerStatus,
+    revoke_timeout: Duration,
+    max_uncommitted: u64,
+    oauth: Option<Arc<dyn TokenProvider>>,
+}
+
+impl<H: RecordHandler> PollContext<H> {
+    fn workers(&self) -> MutexGuard<'_, Workers> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn_worker(&self, workers: &mut Workers, topic: &str, partition: i32) {
+        let by_partition = workers.entry(topic.to_owned()).or_default();
+        if by_partition.contains_key(&partition) {
+            return;
+        }
+        let (records, receiver) = mpsc::unbounded_channel();
+        let state = Arc::new(PartitionState::default());
+        let task = self.runtime.spawn(worker::run(
+            Arc::clone(&self.env),
+            Arc::clone(&state),
+            receiver,
+        ));
+        self.status
+            .partitions()
+            .insert((topic.to_owned(), partition), Arc::clone(&state));
+        by_partition.insert(
+            partition,
+            WorkerHandle {
+                records: Some(records),
+                state,
+                task,
+                paused: false,
+                committed: -1,
+                committed_finished: 0,
+                received: 0,
+            },
+        );
+    }
+
+    fn dispatch(&self, client: &BaseConsumer<Self>, message: OwnedMessage) {
+        let mut workers = self.workers();
+        let partition = message.partition();
+        if !workers
+            .get(message.topic())
+            .is_some_and(|p| p.contains_key(&partition))
+        {
+            // Records only arrive for assigned partitions; a worker exists
+            // unless the assignment callback has not run yet.
+            let topic = message.topic().to_owned();
+            self.spawn_worker(&mut workers, &topic, partition);
+        }
+        let by_partition = workers.get_mut(message.topic()).expect("spawned above");
+        let handle = by_partition.get_mut(&partition).expect("spawned above");
+        let topic = message.topic().to_owned();
+        if let Some(records) = &handle.records
+            && records.send(message).is_ok()
+        {
+            handle.received += 1;
+            handle
+                .state
+                .received
+                .store(handle.received, Ordering::Relaxed);
+        }
+        let uncommitted = handle.received - handle.committed_finished;
+        if !handle.paused && uncommitted >= self.max_uncommitted {
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&topic, partition);
+            match client.pause(&list) {
+                Ok(()) => handle.paused = true,
+                Err(error) => tracing::warn!(%error, topic, partition, "pause failed"),
+            }
+        }
+    }
+
+    /// Resumes paused partitions whose backlog was committed down to half
+    /// the limit. Returns whether a commit would free a paused partition or
+    /// one close to pausing.
+    fn flow_control(&self, client: &BaseConsumer<Self>) -> bool {
+        let mut workers = self.workers();
+        let mut urgent = false;
+        let mut resume = TopicPartitionList::new();
+        for (topic, partitions) in workers.iter_mut() {
+            for (&partition, handle) in partitions.iter_mut() {
+                let uncommitted = handle.received - handle.committed_finished;
+                let finished = handle.state.finished.load(Ordering::Acquire);
+                if uncommitted >= self.max_uncommitted / 2 && finished > handle.committed_finished {
+                    urgent = true;
+                }
+                if handle.paused && uncommitted < self.max_uncommitted / 2 {
+                    resume.add_partition(topic, partition);
+                    handle.paused = false;
+                }
+            }
+        }
+        if resume.count() > 0
+            && let Err(error) = client.resume(&resume)
+        {
+            tracing::warn!(%error, "resume failed");
+        }
+        urgent
+    }
+
+    /// Commits every partition whose finished prefix moved.
+    fn commit(&self, client: &BaseConsumer<Self>, mode: CommitMode) {
+        let mut workers = self.workers();
+        let handles = workers.iter_mut().flat_map(|(topic, partitions)| {
+            partitions.iter_mut().map(move |(p, h)| (topic, *p, h))
+        });
+        commit_handles(client, handles, mode);
+    }
+
+    fn take_all_workers(&self) -> Vec<(String, i32, WorkerHandle)> {
+        let mut workers = self.workers();
+        let mut all = Vec::new();
+        for (topic, partitions) in workers.drain() {
+            for (partition, handle) in partitions {
+                all.push((topic.clone(), partition, handle));
+            }
+        }
+        all
+    }
+
+    /// Stops the workers, waits up to `timeout` for their running records,
+    /// abandons the rest, and commits what finished.
+    fn close_and_commit(
+        &self,
+        client: &BaseConsumer<Self>,
+        mut handles: Vec<(String, i32, WorkerHandle)>,
+        timeout: Duration,
+    ) {
+        if handles.is_empty() {
+            return;
+        }
+        for (_, _, handle) in &mut handles {
+            handle.records = None;
+        }
+        let deadline = Instant::now() + timeout;
+        while handles.iter().any(|(_, _, h)| !h.task.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for (topic, partition, handle) in &handles {
+            if !handle.task.is_finished() {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    "handlers still running after {timeout:?}; abandoning them uncommitted"
+                );
+                handle.task.abort();
+            }
+        }
+        commit_handles(
+            client,
+            handles.iter_mut().map(|(t, p, h)| (&*t, *p, h)),
+            CommitMode::Sync,
+        );
+        let mut partitions = self.status.partitions();
+        for (topic, partition, _) in &handles {
+            partitions.remove(&(topic.clone(), *partition));
+        }
+    }
+}
+
+fn commit_handles<'a, C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    handles: impl Iterator<Item = (&'a String, i32, &'a mut WorkerHandle)>,
+    mode: CommitMode,
+) {
+    let mut list = TopicPartitionList::new();
+    let mut moved = Vec::new();
+    for (topic, partition, handle) in handles {
+        // Read `finished` first: it may only lag `committable`, so the
+        // backlog count errs on the large side.
+        let finished = handle.state.finished.load(Ordering::Acquire);
+        let committable = handle.state.committable.load(Ordering::Acquire);
+        if committable > handle.committed {
+            if let Err(error) =
+                list.add_partition_offset(topic, partition, Offset::Offset(committable))
+            {
+                tracing::warn!(%error, topic, partition, "cannot add offset to commit");
+                continue;
+            }
+            moved.push((handle, committable, finished));
+        }
+    }
+    if moved.is_empty() {
+        return;
+    }
+    match client.commit(&list, mode) {
+        Ok(()) => {
+            for (handle, committable, finished) in moved {
+                handle.committed = committable;
+                handle.committed_finished = finished;
+            }
+        }
+        Err(error) => tracing::warn!(%error, "commit failed; will retry"),
+    }
+}
+
+impl<H: RecordHandler> ClientContext for PollContext<H> {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        sluice_kafka::security::oauth_token(self.oauth.as_ref())
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let partitions = self.status.partitions();
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                if let Some(state) = partitions.get(&(topic.clone(), *partition)) {
+                    state
+                        .high_watermark
+                        .store(stats.hi_offset, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+impl<H: RecordHandler> ConsumerContext for PollContext<H> {
+    fn pre_rebalance(&self, client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let revoked = {
+            let mut workers = self.workers();
+            let mut revoked = Vec::new();
+            for element in list.elements() {
+                if let Some(handle) = workers
+                    .get_mut(element.topic())
+                    .and_then(|p| p.remove(&element.partition()))
+                {
+                    revoked.push((element.topic().to_owned(), element.partition(), handle));
+                }
+            }
+            revoked
+        };
+        tracing::info!(partitions = revoked.len(), "partitions revoked");
+        self.close_and_commit(client, revoked, self.revoke_timeout);
+    }
+
+    fn post_rebalance(&self, _client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let mut workers = self.workers();
+                for element in list.elements() {
+                    self.spawn_worker(&mut workers, element.topic(), element.partition());
+                }
+                tracing::info!(partitions = list.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            tracing::warn!(%error, "offset commit failed");
+        }
+    }
+}
+
+/// Where a partition stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset the group would resume from (committed or about to be).
+    pub position: Option<i64>,
+    /// The partition's end, from the client's statistics (every second).
+    pub high_watermark: Option<i64>,
+    /// Records between `position` and the end.
+    pub records: Option<i64>,
+    /// How long the oldest unfinished record has waited since it was
+    /// produced; when all are finished but records remain, the age of the
+    /// newest record read. 0 when caught up.
+    pub millis: u64,
+}
+
+/// Assignment, readiness and lag of a running [`Consumer`].
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerStatus {
+    partitions: Arc<Mutex<PartitionStates>>,
+}
+
+type PartitionStates = BTreeMap<(String, i32), Arc<PartitionState>>;
+
+impl ConsumerStatus {
+    fn partitions(&self) -> MutexGuard<'_, PartitionStates> {
+        self.partitions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The partitions this member owns.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.partitions().keys().cloned().collect()
+    }
+
+    /// True once at least one partition is assigned.
+    pub fn is_ready(&self) -> bool {
+        !self.partitions().is_empty()
+    }
+
+    /// Lag of every owned partition.
+    pub fn lag(&self) -> Vec<PartitionLag> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let known = |v: i64| (v >= 0).then_some(v);
+        self.partitions()
+            .iter()
+            .map(|((topic, partition), state)| {
+                let position = known(state.committable.load(Ordering::Acquire));
+                let high_watermark = known(state.high_watermark.load(Ordering::Relaxed));
+                let records = high_watermark.map(|hw| (hw - position.unwrap_or(0)).max(0));
+                let oldest = known(state.oldest_pending_ms.load(Ordering::Relaxed));
+                let newest = known(state.newest_received_ms.load(Ordering::Relaxed));
+                let since = match (oldest, records) {
+                    (Some(ts), _) => Some(ts),
+                    (None, Some(r)) if r > 0 => newest,
+                    _ => None,
+                };
+                PartitionLag {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    position,
+                    high_watermark,
+                    records,
+                    millis: since.map_or(0, |ts| (now_ms - ts).max(0) as u64),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,212 @@
+//! One task per assigned partition: it schedules the partition's records
+//! by key, runs the handler with retries, dead-letters what fails, and
+//! publishes how far the partition may be committed.
+
+use std::hash::{Hash as _, Hasher as _};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use futures::FutureExt as _;
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use rdkafka::Message as _;
+use rdkafka::message::OwnedMessage;
+use tokio::sync::mpsc;
+
+use crate::config::RetryPolicy;
+use crate::dlq::{DeadLetters, Failure};
+use crate::handler::{Context, RecordHandler};
+use crate::scheduler::KeyScheduler;
+use crate::tracker::OffsetTracker;
+
+/// What the worker and the poll thread share about a partition.
+#[derive(Debug)]
+pub(crate) struct PartitionState {
+    /// The offset to commit, or -1 before any record finished.
+    pub(crate) committable: AtomicI64,
+    /// Records passed by the commit position so far.
+    pub(crate) finished: AtomicU64,
+    /// Records handed to the worker so far.
+    pub(crate) received: AtomicU64,
+    /// The partition's high watermark from the client's statistics, or -1.
+    pub(crate) high_watermark: AtomicI64,
+    /// Timestamp of the oldest record not yet committable, or -1.
+    pub(crate) oldest_pending_ms: AtomicI64,
+    /// Timestamp of the newest record received, or -1.
+    pub(crate) newest_received_ms: AtomicI64,
+}
+
+impl Default for PartitionState {
+    fn default() -> Self {
+        Self {
+            committable: AtomicI64::new(-1),
+            finished: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            high_watermark: AtomicI64::new(-1),
+            oldest_pending_ms: AtomicI64::new(-1),
+            newest_received_ms: AtomicI64::new(-1),
+        }
+    }
+}
+
+/// What every worker of a consumer needs.
+pub(crate) struct WorkerEnv<H> {
+    pub(crate) handler: H,
+    pub(crate) dead_letters: DeadLetters,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) group: Arc<str>,
+    /// Records running at once per partition.
+    pub(crate) limit: usize,
+    /// Whether records of different keys may run concurrently.
+    pub(crate) by_key: bool,
+}
+
+impl<H> std::fmt::Debug for WorkerEnv<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerEnv")
+            .field("group", &self.group)
+            .field("limit", &self.limit)
+            .field("by_key", &self.by_key)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_hash(record: &OwnedMessage) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    record.key().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Runs until `records` closes, then finishes the records already running
+/// (records queued but not started are left for the next owner) and
+/// returns. Dropping the task abandons whatever still runs.
+pub(crate) async fn run<H: RecordHandler>(
+    env: Arc<WorkerEnv<H>>,
+    state: Arc<PartitionState>,
+    mut records: mpsc::UnboundedReceiver<OwnedMessage>,
+) {
+    let mut tracker = OffsetTracker::default();
+    let mut scheduler = KeyScheduler::new(env.limit);
+    let mut running = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        if open {
+            while let Some((key, record)) = scheduler.next() {
+                running.push(process(Arc::clone(&env), key, record));
+            }
+        } else if running.is_empty() {
+            return;
+        }
+        tokio::select! {
+            record = records.recv(), if open => match record {
+                Some(record) => {
+                    let timestamp = record.timestamp().to_millis().unwrap_or(-1);
+                    if tracker.start(record.offset(), timestamp) {
+                        state.newest_received_ms.store(timestamp, Ordering::Relaxed);
+                        let key = if env.by_key { key_hash(&record) } else { 0 };
+                        scheduler.push(key, Arc::new(record));
+                    }
+                }
+                None => open = false,
+            },
+            Some((key, offset)) = running.next(), if !running.is_empty() => {
+                scheduler.done(key);
+                let passed = tracker.finish(offset);
+                if passed > 0 {
+                    let committable = tracker.committable().unwrap_or(-1);
+                    state.committable.store(committable, Ordering::Release);
+                    state.finished.fetch_add(passed as u64, Ordering::AcqRel);
+                }
+            }
+        }
+        let oldest = tracker.oldest_timestamp().unwrap_or(-1);
+        state.oldest_pending_ms.store(oldest, Ordering::Relaxed);
+    }
+}
+
+/// Handles one record: retries retriable failures with backoff, then
+/// dead-letters; dead-letters permanent failures and panics at once. Only
+/// returns once the record is handled or its DLQ copy acknowledged.
+async fn process<H: RecordHandler>(
+    env: Arc<WorkerEnv<H>>,
+    key: u64,
+    record: Arc<OwnedMessage>,
+) -> (u64, i64) {
+    let offset = record.offset();
+    let mut attempt = 1;
+    let failure = loop {
+        let ctx = Context {
+            record: Arc::clone(&record),
+            group: Arc::clone(&env.group),
+            attempt,
+        };
+        let outcome = AssertUnwindSafe(env.handler.handle(&ctx))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(())) => return (key, offset),
+            Ok(Err(error)) if error.is_retriable() && attempt < env.retry.max_attempts => {
+                tracing::debug!(
+                    topic = record.topic(),
+                    partition = record.partition(),
+                    offset,
+                    attempt,
+                    %error,
+                    "retrying record"
+                );
+                tokio::time::sleep(env.retry.backoff(attempt)).await;
+                attempt += 1;
+            }
+            Ok(Err(error)) => {
+                break Failure {
+                    class: error.class().to_owned(),
+                    message: error.message().to_owned(),
+                    attempts: attempt,
+                };
+            }
+            Err(panic) => {
+                break Failure {
+                    class: "handler_panic".to_owned(),
+                    message: panic_message(panic.as_ref()),
+                    attempts: attempt,
+                };
+            }
+        }
+    };
+    tracing::warn!(
+        topic = record.topic(),
+        partition = record.partition(),
+        offset,
+        class = failure.class,
+        attempts = failure.attempts,
+        "dead-lettering record: {}",
+        failure.message
+    );
+    let mut tries = 1;
+    loop {
+        match env.dead_letters.send(&record, &failure).await {
+            Ok(()) => return (key, offset),
+            Err(error) => {
+                // Not committed until the DLQ has it: keep trying, slowly.
+                tracing::error!(
+                    topic = record.topic(),
+                    partition = record.partition(),
+                    offset,
+                    %error,
+                    "DLQ write failed; retrying"
+                );
+                tokio::time::sleep(env.retry.backoff(tries.min(16))).await;
+                tries += 1;
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)");
+    format!("handler panicked: {text}")
+}
