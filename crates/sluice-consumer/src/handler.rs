@@ -103,7 +103,11 @@ struct Typed<E, H> {
 impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
     fn call<'a>(&'a self, deserializer: Deserializer<'a>, ctx: &'a Context) -> BoxFuture<'a> {
         Box::pin(async move {
-            let (event, _) = sluice_kafka::decode_message::<E, _>(&deserializer, ctx.record())?;
+            let value = ctx.record().payload().unwrap_or_default();
+            let ce_type = ctx
+                .header(sluice_core::envelope::header::TYPE)
+                .map(|t| std::str::from_utf8(t).unwrap_or("(not UTF-8)"));
+            let event = deserializer.decode_typed::<E>(ce_type, value)?;
             self.handler.handle(event, ctx).await
         })
     }
@@ -112,8 +116,10 @@ impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
 /// Typed handlers by event type: each record is decoded through the schema
 /// registry and given to the handler of its type.
 ///
-/// Records that cannot be decoded (no value, wrong magic byte, unknown
-/// schema id, corrupt bytes, a `ce_type` that disagrees with the schema)
+/// Records need no CloudEvents envelope to be decoded, but a `ce_type`
+/// header, when present, must name the schema's event type. Records that
+/// cannot be decoded (no value, wrong magic byte, unknown schema id,
+/// corrupt bytes, a `ce_type` that disagrees with the schema)
 /// and records of a type without a handler fail permanently, with the
 /// decode error's class, and so go to the DLQ.
 pub struct Handlers {

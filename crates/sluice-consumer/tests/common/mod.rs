@@ -1,0 +1,181 @@
+//! Shared by the consumer's integration tests: sequenced events, a log of
+//! what handlers saw, and reading topics back.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::{Headers as _, OwnedMessage};
+use sluice_consumer::ConsumerConfig;
+use sluice_core::Event;
+use sluice_events::proto::EmailReceived;
+use sluice_events::samples::{self, Seed};
+use sluice_kafka::KafkaConfig;
+use sluice_producer::{Producer, ProducerConfig};
+
+pub const KEYS: u64 = 20;
+
+pub fn key_of(sequence: u64) -> String {
+    format!("email-{}", sequence % KEYS)
+}
+
+pub fn event(sequence: u64) -> EmailReceived {
+    samples::proto_email_received(&Seed {
+        sequence,
+        email_id: &key_of(sequence),
+        ..Seed::default()
+    })
+}
+
+/// The sequence number an event was built with.
+pub fn sequence(event: &EmailReceived) -> u64 {
+    event
+        .metadata
+        .as_ref()
+        .and_then(|m| m.event_id.strip_prefix("evt-"))
+        .and_then(|s| s.parse().ok())
+        .expect("test events carry evt-<sequence>")
+}
+
+/// Sends events `range` to `topic` and waits for every delivery.
+pub async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    range: std::ops::Range<u64>,
+) -> anyhow::Result<()> {
+    let mut config = ProducerConfig::new(KafkaConfig::new(bootstrap));
+    config
+        .topics
+        .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
+    let producer = Producer::builder(config).build()?;
+    let mut pending = Vec::with_capacity(range.clone().count());
+    for seq in range {
+        pending.push(producer.enqueue(event(seq)).await?);
+    }
+    for p in pending {
+        p.wait().await?;
+    }
+    Ok(())
+}
+
+/// A consumer configuration that commits often, for tests.
+pub fn config(bootstrap: &str, group: &str, topic: &str) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(KafkaConfig::new(bootstrap), group, [topic]);
+    config.commit_interval_ms = 100;
+    config.retry.initial_backoff_ms = 10;
+    config.retry.max_backoff_ms = 50;
+    config
+}
+
+/// What handlers saw, in the order they saw it.
+#[derive(Debug, Default)]
+pub struct Log {
+    entries: Mutex<Vec<(String, u64)>>,
+}
+
+impl Log {
+    pub fn push(&self, key: String, sequence: u64) {
+        self.entries.lock().unwrap().push((key, sequence));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+
+    pub fn entries(&self) -> Vec<(String, u64)> {
+        self.entries.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds for the log, or fails after `timeout`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[(String, u64)]) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(&self.entries.lock().unwrap()) {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} ({} handled)",
+                self.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Checks that every key's sequence numbers only go up.
+pub fn assert_per_key_order(entries: &[(String, u64)]) -> anyhow::Result<()> {
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for (key, seq) in entries {
+        if let Some(&previous) = last.get(key.as_str()) {
+            ensure!(*seq > previous, "key {key}: {seq} handled after {previous}");
+        }
+        last.insert(key, *seq);
+    }
+    Ok(())
+}
+
+/// Reads exactly `n` records of `topic` from the beginning (and checks no
+/// more arrive for a moment).
+pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<OwnedMessage>> {
+    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
+        .client_config()
+        .set("group.id", format!("{topic}-reader-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut records = Vec::with_capacity(n);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while records.len() < n {
+        ensure!(
+            Instant::now() < deadline,
+            "only {} of {n} records in {topic}",
+            records.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            records.push(message?.detach());
+        }
+    }
+    let quiet = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < quiet {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message?;
+            anyhow::bail!(
+                "more than {n} records in {topic}: extra at offset {}",
+                message.offset()
+            );
+        }
+    }
+    Ok(records)
+}
+
+/// The value of header `name`, as text.
+pub fn header(record: &OwnedMessage, name: &str) -> anyhow::Result<String> {
+    let headers = record.headers().context("record has no headers")?;
+    let header = headers
+        .iter()
+        .filter(|h| h.key == name)
+        .last()
+        .with_context(|| format!("no header {name}"))?;
+    Ok(String::from_utf8(
+        header.value.unwrap_or_default().to_vec(),
+    )?)
+}
+
+/// How many headers named `name` the record has.
+pub fn header_count(record: &OwnedMessage, name: &str) -> usize {
+    record
+        .headers()
+        .map_or(0, |h| h.iter().filter(|h| h.key == name).count())
+}
