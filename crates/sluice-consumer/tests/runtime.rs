@@ -190,6 +190,9 @@ impl Handler<EmailReceived> for Collect {
     }
 }
 
+/// A value, headers, and the error class it must be dead-lettered with.
+type BadRecord = (Option<Vec<u8>>, Option<OwnedHeaders>, &'static str);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on()
 -> anyhow::Result<()> {
@@ -218,7 +221,7 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
         key: "ce_type",
         value: Some(EmailProcessed::EVENT_TYPE.as_bytes()),
     });
-    let cases: Vec<(Option<Vec<u8>>, Option<OwnedHeaders>, &str)> = vec![
+    let cases: Vec<BadRecord> = vec![
         (
             Some(vec![0, 0, 0, 0, 2, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
             None,
