@@ -218,8 +218,11 @@ struct WorkerHandle {
     state: Arc<PartitionState>,
     task: tokio::task::JoinHandle<()>,
     paused: bool,
-    /// The offset last committed, or -1.
+    /// The offset last sent to be committed, or -1.
     committed: i64,
+    /// The offset last known committed (a synchronous commit returned, or
+    /// an asynchronous one was not reported failed), or -1.
+    confirmed: i64,
     /// `state.finished` when `committed` was committed.
     committed_finished: u64,
     /// Records sent to the worker.
@@ -266,6 +269,7 @@ impl<H: RecordHandler> PollContext<H> {
                 task,
                 paused: false,
                 committed: -1,
+                confirmed: -1,
                 committed_finished: 0,
                 received: 0,
             },
@@ -420,11 +424,15 @@ fn commit_handles<'a, C: ConsumerContext>(
     if moved.is_empty() {
         return;
     }
+    tracing::debug!(?list, ?mode, "committing");
     match client.commit(&list, mode) {
         Ok(()) => {
             for (handle, committable, finished) in moved {
                 handle.committed = committable;
                 handle.committed_finished = finished;
+                if matches!(mode, CommitMode::Sync) {
+                    handle.confirmed = committable;
+                }
             }
         }
         Err(error) => tracing::warn!(%error, "commit failed; will retry"),
@@ -491,9 +499,29 @@ impl<H: RecordHandler> ConsumerContext for PollContext<H> {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(error) = result {
-            tracing::warn!(%error, "offset commit failed");
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(error) = &result {
+            // A commit made during a rebalance fails with the old
+            // generation: commit these partitions again on the next round.
+            tracing::warn!(%error, "offset commit failed; retrying");
+        }
+        let mut workers = self.workers();
+        for element in offsets.elements() {
+            let Some(handle) = workers
+                .get_mut(element.topic())
+                .and_then(|p| p.get_mut(&element.partition()))
+            else {
+                continue;
+            };
+            let Offset::Offset(offset) = element.offset() else {
+                continue;
+            };
+            let failed = result.is_err() || element.error().is_err();
+            if !failed {
+                handle.confirmed = handle.confirmed.max(offset);
+            } else if offset == handle.committed {
+                handle.committed = handle.confirmed;
+            }
         }
     }
 }
