@@ -109,16 +109,25 @@ async fn members_join_and_leave_while_events_flow(strategy: &str) -> anyhow::Res
     leave(c).await?;
     producing.await??;
 
-    log.wait_for("every event", Duration::from_secs(120), |e| {
-        e.len() as u64 >= total
-    })
-    .await?;
-    // Anything handled twice would show up now.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let unique = |e: &[(String, u64)]| e.iter().map(|&(_, s)| s).collect::<HashSet<_>>().len();
+    let waited = log
+        .wait_for("every event", Duration::from_secs(120), |e| {
+            unique(e) as u64 >= total
+        })
+        .await;
+    let entries = log.entries();
+    let handled: HashSet<u64> = entries.iter().map(|&(_, s)| s).collect();
+    let lost: Vec<u64> = (0..total)
+        .filter(|s| !handled.contains(s))
+        .take(10)
+        .collect();
+    ensure!(
+        waited.is_ok() && lost.is_empty(),
+        "lost events, such as {lost:?}"
+    );
     leave(a).await?;
 
     let entries = log.entries();
-    let handled: HashSet<u64> = entries.iter().map(|&(_, s)| s).collect();
     let duplicates = common::assert_per_key_order(&entries, |_| false)?;
     // Duplicates come from commits the broker refused while a rebalance
     // was under way; they are allowed (at-least-once), so only reported.
