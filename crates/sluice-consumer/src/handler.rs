@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use rdkafka::Message as _;
 use rdkafka::message::{Headers as _, OwnedMessage};
-use sluice_core::{
-    Codec as _, Deserializer, Envelope, EnvelopeError, Event, Format, SchemaRegistry,
-};
+use sluice_core::{Codec as _, Deserializer, Envelope, EnvelopeError, Event, SchemaRegistry};
 
 use crate::error::HandlerError;
 
@@ -125,13 +123,14 @@ impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
 pub struct Handlers {
     registry: &'static SchemaRegistry,
     max_record_bytes: usize,
-    routes: HashMap<(&'static str, Format), Box<dyn ErasedHandler>>,
+    /// Schema id → the handler of its type, for every registered version.
+    routes: HashMap<u32, Arc<dyn ErasedHandler>>,
 }
 
 impl std::fmt::Debug for Handlers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handlers")
-            .field("routes", &self.routes.keys().collect::<Vec<_>>())
+            .field("schema_ids", &self.routes.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -147,13 +146,15 @@ impl Handlers {
 
     /// Adds the handler for events of type `E` (replacing an earlier one).
     pub fn on<E: Event, H: Handler<E>>(mut self, handler: H) -> Self {
-        self.routes.insert(
-            (E::SUBJECT, E::Codec::FORMAT),
-            Box::new(Typed::<E, H> {
-                handler,
-                _event: std::marker::PhantomData,
-            }),
-        );
+        let handler: Arc<dyn ErasedHandler> = Arc::new(Typed::<E, H> {
+            handler,
+            _event: std::marker::PhantomData,
+        });
+        for schema in self.registry.iter() {
+            if schema.subject == E::SUBJECT && schema.format == E::Codec::FORMAT {
+                self.routes.insert(schema.id, Arc::clone(&handler));
+            }
+        }
         self
     }
 
@@ -178,12 +179,12 @@ impl RecordHandler for Handlers {
             .into());
         }
         let frame = sluice_core::wire::read_header(value)?;
-        let schema = self.registry.get(frame.schema_id).ok_or(
-            sluice_core::DecodeError::UnknownSchemaId {
-                id: frame.schema_id,
-            },
-        )?;
-        let Some(handler) = self.routes.get(&(schema.subject.as_str(), schema.format)) else {
+        let Some(handler) = self.routes.get(&frame.schema_id) else {
+            let schema = self.registry.get(frame.schema_id).ok_or(
+                sluice_core::DecodeError::UnknownSchemaId {
+                    id: frame.schema_id,
+                },
+            )?;
             return Err(HandlerError::permanent(format!(
                 "no handler for {} ({})",
                 schema.subject, schema.format

@@ -236,3 +236,38 @@ pub fn avro_workflow_triggered(seed: &Seed<'_>) -> avro::WorkflowTriggered {
         inputs: headers(),
     }
 }
+
+/// [`proto_email_received`] with its subject padded so that the encoded
+/// event is about `bytes` long (never shorter than the unpadded event).
+pub fn proto_email_received_sized(seed: &Seed<'_>, bytes: usize) -> proto::EmailReceived {
+    use sluice_core::__private::prost::Message as _;
+    let mut event = proto_email_received(seed);
+    let base = event.encoded_len();
+    if bytes > base {
+        // The subject's length prefix may grow by a byte or two.
+        let pad = bytes - base;
+        event.subject.push_str(&"x".repeat(pad));
+        let over = event.encoded_len().saturating_sub(bytes);
+        event.subject.truncate(event.subject.len() - over.min(pad));
+    }
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    #[test]
+    fn sized_events_have_the_size_asked_for() {
+        for bytes in [0, 600, 1024, 4096] {
+            let event = proto_email_received_sized(&Seed::default(), bytes);
+            let len = event.encoded_len();
+            assert!(
+                len == bytes.max(proto_email_received(&Seed::default()).encoded_len()),
+                "{bytes}: {len}"
+            );
+        }
+    }
+}

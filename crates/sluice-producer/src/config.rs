@@ -207,8 +207,10 @@ impl ProducerConfig {
         Ok(())
     }
 
-    /// The librdkafka settings these fields stand for, on top of `kafka`.
-    pub(crate) fn client_config(&self) -> rdkafka::ClientConfig {
+    /// The librdkafka settings the producer is created with: `kafka`'s, then
+    /// those these fields stand for, then `kafka.properties` again, so that
+    /// anything set there explicitly wins.
+    pub fn librdkafka_config(&self) -> rdkafka::ClientConfig {
         let mut config = self.kafka.client_config();
         let buffered_kb = (self.max_buffered_bytes / 1024).clamp(1, i32::MAX as u64);
         config
@@ -234,7 +236,11 @@ impl ProducerConfig {
             .set(
                 "message.max.bytes",
                 (self.max_record_bytes + 64 * 1024).to_string(),
-            );
+            )
+            .set("partitioner", "murmur2_random");
+        for (key, value) in &self.kafka.properties {
+            config.set(key, value);
+        }
         config
     }
 }
@@ -274,7 +280,7 @@ mod tests {
 
     #[test]
     fn defaults_are_safe_and_fast() {
-        let config = ProducerConfig::new(KafkaConfig::new("b:9092")).client_config();
+        let config = ProducerConfig::new(KafkaConfig::new("b:9092")).librdkafka_config();
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(config.get("compression.type"), Some("lz4"));

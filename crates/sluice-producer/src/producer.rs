@@ -38,25 +38,49 @@ struct InFlight {
 struct Circuit {
     enabled: bool,
     probe_interval: Duration,
+    /// Mirrors `open.is_some()`, so that sends and deliveries skip the lock
+    /// while the circuit is closed.
+    is_open: AtomicBool,
     /// When the circuit opened or last let a probe through; `None` = closed.
     open: Mutex<Option<Instant>>,
 }
 
 impl Circuit {
+    fn new(enabled: bool, probe_interval: Duration) -> Self {
+        Self {
+            enabled,
+            probe_interval,
+            is_open: AtomicBool::new(false),
+            open: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn open(&self) {
         if self.enabled {
-            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            let mut open = self.lock();
             open.get_or_insert_with(Instant::now);
+            self.is_open.store(true, Ordering::Release);
         }
     }
 
     fn close(&self) {
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if self.is_open.load(Ordering::Acquire) {
+            let mut open = self.lock();
+            *open = None;
+            self.is_open.store(false, Ordering::Release);
+        }
     }
 
     /// Whether a send may go ahead now.
     fn admit(&self) -> bool {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.is_open.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut open = self.lock();
         match *open {
             None => true,
             Some(since) if since.elapsed() >= self.probe_interval => {
@@ -68,10 +92,7 @@ impl Circuit {
     }
 
     fn is_open(&self) -> bool {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.is_open.load(Ordering::Acquire)
     }
 }
 
@@ -173,15 +194,13 @@ impl ProducerBuilder {
             Some(provider) => Some(provider),
             None => self.config.kafka.security.token_provider()?,
         };
-        let circuit = Arc::new(Circuit {
-            enabled: self.config.circuit_breaker,
-            probe_interval: Duration::from_millis(self.config.circuit_probe_interval_ms),
-            open: Mutex::new(None),
-        });
+        let circuit = Arc::new(Circuit::new(
+            self.config.circuit_breaker,
+            Duration::from_millis(self.config.circuit_probe_interval_ms),
+        ));
         let client: Client = self
             .config
-            .client_config()
-            .set("partitioner", "murmur2_random")
+            .librdkafka_config()
             .create_with_context(DeliveryContext {
                 circuit: Arc::clone(&circuit),
                 oauth,

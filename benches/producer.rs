@@ -1,0 +1,184 @@
+//! Producer throughput: sluice's `Producer` against a raw rdkafka
+//! `FutureProducer` on the same embedded broker in the same run, with the
+//! same librdkafka settings, sending 1 KiB typed Protobuf events and
+//! awaiting every delivery. sluice also writes the CloudEvents headers and
+//! enforces the buffer cap; the raw producer sends key and framed value
+//! only. Target: sluice ≥ 0.95× raw.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use prost::Message as _;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sluice_core::Event as _;
+use sluice_events::proto::EmailReceived;
+use sluice_events::samples::{self, Seed};
+use sluice_kafka::KafkaConfig;
+use sluice_producer::{Producer, ProducerConfig};
+use sluice_testkit::MockKafka;
+
+// The same allocator for sluice and the baseline; glibc's malloc is slow
+// with many threads allocating and freeing small strings.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const EVENTS: u64 = 10_000;
+const EVENT_BYTES: usize = 1024;
+const TOPIC: &str = "bench";
+
+fn events() -> Vec<EmailReceived> {
+    let keys: Vec<String> = (0..64).map(|k| format!("email-{k}")).collect();
+    (0..EVENTS)
+        .map(|sequence| {
+            samples::proto_email_received_sized(
+                &Seed {
+                    sequence,
+                    email_id: &keys[(sequence % 64) as usize],
+                    ..Seed::default()
+                },
+                EVENT_BYTES,
+            )
+        })
+        .collect()
+}
+
+fn producers(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mock = MockKafka::start(1).expect("mock cluster");
+    mock.create_topic(TOPIC, 6).expect("topic");
+    let events = events();
+
+    let mut config = ProducerConfig::new(KafkaConfig::new(mock.bootstrap_servers()));
+    config
+        .topics
+        .insert(EmailReceived::EVENT_TYPE.to_owned(), TOPIC.to_owned());
+    // The raw producer gets exactly the settings sluice derives.
+    let raw: FutureProducer = config.librdkafka_config().create().expect("raw producer");
+    let sluice = runtime
+        .block_on(async { Producer::builder(config).build() })
+        .expect("sluice producer");
+
+    let mut group = c.benchmark_group("producer");
+    group.throughput(Throughput::Elements(EVENTS));
+    group.sample_size(10);
+    group.bench_function("raw-rdkafka", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut pending = Vec::with_capacity(events.len());
+                for event in &events {
+                    let event = event.clone();
+                    let mut value = Vec::with_capacity(event.encoded_len() + 6);
+                    // Magic byte, schema id 2, message index [0].
+                    value.extend_from_slice(&[0, 0, 0, 0, 2, 0]);
+                    event.encode(&mut value).expect("encodes");
+                    let mut record = FutureRecord::to(TOPIC).key(&event.email_id).payload(&value);
+                    loop {
+                        match raw.send_result(record) {
+                            Ok(delivery) => {
+                                pending.push(delivery);
+                                break;
+                            }
+                            Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                r,
+                            )) => {
+                                record = r;
+                                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                            }
+                            Err((e, _)) => panic!("send failed: {e}"),
+                        }
+                    }
+                }
+                for delivery in pending {
+                    delivery.await.expect("delivered").expect("acknowledged");
+                }
+            })
+        })
+    });
+    let serializer = sluice_core::Serializer::new();
+    group.bench_function("raw-with-envelope", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut pending = Vec::with_capacity(events.len());
+                for event in &events {
+                    let event = event.clone();
+                    let record = sluice_kafka::OutgoingRecord::new(
+                        &serializer,
+                        &event,
+                        sluice_core::Envelope::new::<EmailReceived>("/bench"),
+                    )
+                    .unwrap();
+                    let mut fr = FutureRecord::to(TOPIC)
+                        .key(record.key.as_str())
+                        .payload(record.value.as_slice())
+                        .headers(record.headers);
+                    loop {
+                        match raw.send_result(fr) {
+                            Ok(delivery) => {
+                                pending.push(delivery);
+                                break;
+                            }
+                            Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                r,
+                            )) => {
+                                fr = r;
+                                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                            }
+                            Err((e, _)) => panic!("send failed: {e}"),
+                        }
+                    }
+                }
+                for delivery in pending {
+                    delivery.await.expect("delivered").expect("acknowledged");
+                }
+            })
+        })
+    });
+    group.bench_function("sluice", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut pending = Vec::with_capacity(events.len());
+                for event in &events {
+                    pending.push(sluice.enqueue(event.clone()).await.expect("enqueued"));
+                }
+                for delivery in pending {
+                    delivery.wait().await.expect("delivered");
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+/// The per-record work before librdkafka: encoding alone, and encoding with
+/// the envelope turned into record headers.
+fn record_building(c: &mut Criterion) {
+    let event = events().swap_remove(0);
+    let serializer = sluice_core::Serializer::new();
+    let mut group = c.benchmark_group("record");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            serializer
+                .encode(std::hint::black_box(&event))
+                .expect("encodes")
+        })
+    });
+    group.bench_function("envelope", |b| {
+        b.iter(|| sluice_core::Envelope::new::<EmailReceived>("/bench"))
+    });
+    group.bench_function("encode+envelope+headers", |b| {
+        b.iter(|| {
+            sluice_kafka::OutgoingRecord::new(
+                &serializer,
+                std::hint::black_box(&event),
+                sluice_core::Envelope::new::<EmailReceived>("/bench"),
+            )
+            .expect("encodes")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, producers, record_building);
+criterion_main!(benches);
