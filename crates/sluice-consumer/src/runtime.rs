@@ -85,6 +85,7 @@ impl ConsumerBuilder {
             env,
             runtime,
             workers: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::with_capacity(MAX_BATCH)),
             status: status.clone(),
             revoke_timeout: Duration::from_millis(config.revoke_timeout_ms),
             max_uncommitted: config.max_uncommitted_per_partition as u64,
@@ -178,6 +179,9 @@ impl<H: RecordHandler> Consumer<H> {
     }
 }
 
+/// Most records handed to a worker at once.
+const MAX_BATCH: usize = 256;
+
 /// How often paused partitions are checked for resumption.
 const FLOW_CHECK: Duration = Duration::from_millis(10);
 
@@ -190,20 +194,25 @@ fn poll_loop<H: RecordHandler>(
     let context = client.context();
     let mut last_commit = Instant::now();
     let mut last_flow_check = Instant::now();
-    let mut since_clock_read = 0u32;
+    let mut since_clock_read = 0usize;
     while !stop.load(Ordering::Acquire) {
-        match client.poll(Duration::from_millis(50)) {
+        let wait = if context.has_pending() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(50)
+        };
+        match client.poll(wait) {
             Some(Ok(message)) => {
-                context.dispatch(client, message.detach());
-                // Reading the clock costs more than dispatching a record on
-                // some virtual machines: look at it every 64 records.
+                context.push(client, message.detach());
                 since_clock_read += 1;
-                if since_clock_read < 64 {
+                // Reading the clock costs more than dispatching a record on
+                // some virtual machines: look at it every few hundred.
+                if since_clock_read < MAX_BATCH {
                     continue;
                 }
             }
             Some(Err(error)) => tracing::warn!(%error, "consumer error"),
-            None => {}
+            None => context.flush(client),
         }
         since_clock_read = 0;
         if last_flow_check.elapsed() >= FLOW_CHECK {
@@ -216,6 +225,8 @@ fn poll_loop<H: RecordHandler>(
         }
     }
     tracing::info!("consumer shutting down");
+    // Records read and not handed over are left for the next owner.
+    context.pending().clear();
     let all = context.take_all_workers();
     context.close_and_commit(client, all, shutdown_timeout);
     context.env.dead_letters.flush(shutdown_timeout);
@@ -224,7 +235,7 @@ fn poll_loop<H: RecordHandler>(
 
 /// The poll thread's handle on a partition worker.
 struct WorkerHandle {
-    records: Option<mpsc::UnboundedSender<OwnedMessage>>,
+    records: Option<mpsc::UnboundedSender<Vec<OwnedMessage>>>,
     state: Arc<PartitionState>,
     task: tokio::task::JoinHandle<()>,
     paused: bool,
@@ -245,6 +256,9 @@ struct PollContext<H> {
     env: Arc<WorkerEnv<H>>,
     runtime: Handle,
     workers: Mutex<Workers>,
+    /// Consecutive records of one partition, handed to its worker together:
+    /// one lock, one channel send and one wake-up per batch.
+    pending: Mutex<Vec<OwnedMessage>>,
     status: ConsumerStatus,
     revoke_timeout: Duration,
     max_uncommitted: u64,
@@ -286,28 +300,66 @@ impl<H: RecordHandler> PollContext<H> {
         );
     }
 
-    fn dispatch(&self, client: &BaseConsumer<Self>, message: OwnedMessage) {
-        let mut workers = self.workers();
-        let partition = message.partition();
-        if !workers
-            .get(message.topic())
-            .is_some_and(|p| p.contains_key(&partition))
-        {
-            // Records only arrive for assigned partitions; a worker exists
-            // unless the assignment callback has not run yet.
-            let topic = message.topic().to_owned();
-            self.spawn_worker(&mut workers, &topic, partition);
+    fn has_pending(&self) -> bool {
+        !self.pending().is_empty()
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Vec<OwnedMessage>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a record to the pending batch, first handing the batch over
+    /// when the record is of another partition or the batch is full.
+    fn push(&self, client: &BaseConsumer<Self>, message: OwnedMessage) {
+        let mut pending = self.pending();
+        let same_partition = pending.last().is_none_or(|last| {
+            last.partition() == message.partition() && last.topic() == message.topic()
+        });
+        if !same_partition || pending.len() >= MAX_BATCH {
+            let batch = std::mem::replace(&mut *pending, Vec::with_capacity(MAX_BATCH));
+            self.dispatch(client, batch);
         }
-        let by_partition = workers.get_mut(message.topic()).expect("spawned above");
-        let handle = by_partition.get_mut(&partition).expect("spawned above");
+        pending.push(message);
+    }
+
+    /// Hands the pending batch to its worker. Runs when polling finds
+    /// nothing more and before every rebalance callback, so a batch never
+    /// outlives the assignment it was read under.
+    fn flush(&self, client: &BaseConsumer<Self>) {
+        let batch = std::mem::take(&mut *self.pending());
+        self.dispatch(client, batch);
+    }
+
+    /// Hands consecutive records of one partition to its worker, pausing the
+    /// partition when too much of it is read and not committed.
+    fn dispatch(&self, client: &BaseConsumer<Self>, batch: Vec<OwnedMessage>) {
+        let Some(first) = batch.first() else {
+            return;
+        };
+        let partition = first.partition();
+        let mut workers = self.workers();
+        let Some(handle) = workers
+            .get_mut(first.topic())
+            .and_then(|p| p.get_mut(&partition))
+        else {
+            // Polling serves rebalances before it returns records, so records
+            // always belong to an assigned partition.
+            tracing::error!(
+                topic = first.topic(),
+                partition,
+                "records of an unassigned partition dropped"
+            );
+            return;
+        };
+        let count = batch.len() as u64;
         // The topic name is copied only when the partition must pause.
         let pause = (!handle.paused
-            && handle.received + 1 - handle.committed_finished >= self.max_uncommitted)
-            .then(|| message.topic().to_owned());
+            && handle.received + count - handle.committed_finished >= self.max_uncommitted)
+            .then(|| first.topic().to_owned());
         if let Some(records) = &handle.records
-            && records.send(message).is_ok()
+            && records.send(batch).is_ok()
         {
-            handle.received += 1;
+            handle.received += count;
             handle
                 .state
                 .received
@@ -477,6 +529,7 @@ impl<H: RecordHandler> ClientContext for PollContext<H> {
 
 impl<H: RecordHandler> ConsumerContext for PollContext<H> {
     fn pre_rebalance(&self, client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.flush(client);
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
@@ -497,7 +550,8 @@ impl<H: RecordHandler> ConsumerContext for PollContext<H> {
         self.close_and_commit(client, revoked, self.revoke_timeout);
     }
 
-    fn post_rebalance(&self, _client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.flush(client);
         match rebalance {
             Rebalance::Assign(list) => {
                 let mut workers = self.workers();

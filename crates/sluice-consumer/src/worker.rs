@@ -81,13 +81,13 @@ fn key_hash(record: &OwnedMessage) -> u64 {
     }) | 1
 }
 
-/// Runs until `records` closes, then finishes the records already running
+/// Runs until `records` (batches of consecutive records) closes, then finishes the records already running
 /// (records queued but not started are left for the next owner) and
 /// returns. Dropping the task abandons whatever still runs.
 pub(crate) async fn run<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
     state: Arc<PartitionState>,
-    mut records: mpsc::UnboundedReceiver<OwnedMessage>,
+    mut records: mpsc::UnboundedReceiver<Vec<OwnedMessage>>,
 ) {
     let mut tracker = OffsetTracker::default();
     let mut scheduler = KeyScheduler::new(env.limit);
@@ -102,13 +102,15 @@ pub(crate) async fn run<H: RecordHandler>(
             return;
         }
         tokio::select! {
-            record = records.recv(), if open => match record {
-                Some(record) => {
-                    let timestamp = record.timestamp().to_millis().unwrap_or(-1);
-                    if tracker.start(record.offset(), timestamp) {
-                        state.newest_received_ms.store(timestamp, Ordering::Relaxed);
-                        let key = if env.by_key { key_hash(&record) } else { 0 };
-                        scheduler.push(key, Arc::new(record));
+            batch = records.recv(), if open => match batch {
+                Some(batch) => {
+                    for record in batch {
+                        let timestamp = record.timestamp().to_millis().unwrap_or(-1);
+                        if tracker.start(record.offset(), timestamp) {
+                            state.newest_received_ms.store(timestamp, Ordering::Relaxed);
+                            let key = if env.by_key { key_hash(&record) } else { 0 };
+                            scheduler.push(key, Arc::new(record));
+                        }
                     }
                 }
                 None => open = false,
