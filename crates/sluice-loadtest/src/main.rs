@@ -1,311 +1,295 @@
-//! `sluice-loadtest`: typed events through a Kafka cluster, end to end.
+//! `sluice-loadtest`: typed events through a Kafka cluster, end to end,
+//! with sluice's producer and consumer runtime.
 //!
-//! Produces `--events` typed `EmailReceived` events over `--keys` keys,
-//! consumes them in a consumer group, decodes each one and checks that none
-//! is lost or duplicated and that every key's events arrive in order. Prints
-//! throughput and the check's result; exits non-zero when an event is lost,
-//! duplicated, out of order or undecodable.
+//! Produces `--events` typed `EmailReceived` events over `--keys` keys
+//! (optionally at a fixed `--rate`), consumes them with the consumer
+//! runtime, and reports throughput, end-to-end latency (HDR histogram,
+//! corrected for coordinated omission at a fixed rate), consumer lag,
+//! errors, a sequence check (lost, duplicated, out of order per key), peak
+//! RSS and CPU time. `--baseline raw` first runs the same workload with bare
+//! rdkafka and reports sluice/raw ratios. Exits non-zero when a threshold
+//! fails, and says which.
 //!
 //! With no `--brokers` it starts librdkafka's in-process mock cluster.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod run;
+mod workload;
 
-use anyhow::{Context, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, Producer};
-use sluice_core::{Deserializer, Envelope, Event, Serializer};
-use sluice_events::samples::{self, Seed};
-use sluice_events::{avro, proto, registry};
-use sluice_kafka::{KafkaConfig, OutgoingRecord, decode_message};
+use sluice_events::{avro, proto};
+use sluice_kafka::KafkaConfig;
 use sluice_testkit::{MockKafka, create_topic};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+use crate::run::{Outcome, Workload};
+
+// librdkafka's threads free what the application's threads allocate;
+// glibc's malloc spends much of its time on arena locks then.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Protobuf,
     Avro,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Baseline {
+    /// Bare rdkafka: a `FutureProducer` and `BaseConsumer`s with the same
+    /// codec, no envelope, no runtime.
+    Raw,
+}
+
 #[derive(Debug, Clone, Parser)]
-#[command(about, version)]
+#[command(
+    about,
+    version,
+    after_help = "Examples:\n  sluice-loadtest                               # 200 000 events on the embedded cluster, as fast as possible\n  sluice-loadtest --rate 10000 --duration 30s   # fixed rate: latency corrected for coordinated omission\n  sluice-loadtest --baseline raw --report out.json\n  sluice-loadtest --brokers b-1:9092 --config client.toml --partitions 12 --consumers 3"
+)]
 struct Args {
     /// Bootstrap servers; the embedded mock cluster when absent.
     #[arg(long)]
     brokers: Option<String>,
+    /// A TOML file with a `[kafka]` table (security settings and librdkafka
+    /// properties), as the libraries read it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     #[arg(long, default_value = "sluice.loadtest")]
     topic: String,
     #[arg(long, default_value_t = 8)]
     partitions: i32,
+    /// Events to send (ignored with `--duration`).
     #[arg(long, default_value_t = 200_000)]
     events: u64,
+    /// Run for this long at `--rate` (sends rate × duration events).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Events per second; 0 sends as fast as the window allows.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Consumer-group members.
+    #[arg(long, default_value_t = 1)]
+    consumers: usize,
     /// Distinct partition keys; order is checked per key.
     #[arg(long, default_value_t = 64)]
     keys: u64,
     #[arg(long, value_enum, default_value_t = Format::Protobuf)]
     format: Format,
-    /// The most events produced but not yet consumed. Keeps the test closed
+    /// Encoded size of each event, about.
+    #[arg(long, default_value_t = 1024)]
+    payload_bytes: usize,
+    /// The most events sent but not yet consumed. Keeps the run closed
     /// loop: the mock cluster keeps only 5 MiB per partition, and a consumer
-    /// further behind than that would find its records deleted.
-    #[arg(long, default_value_t = 20_000)]
+    /// further behind than that would find its records deleted. It also
+    /// bounds consumer lag: at 100 000 events/s, 5 000 events are 50 ms.
+    #[arg(long, default_value_t = 5_000)]
     max_lag: u64,
-    /// Give up when the consumer sees nothing new for this long.
+    /// Give up when the consumers see nothing new for this long.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     idle_timeout: Duration,
+    /// Run the same workload with bare rdkafka first, for ratios.
+    #[arg(long, value_enum)]
+    baseline: Option<Baseline>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Fail below this many events per second end to end.
+    #[arg(long, default_value_t = 10_000.0)]
+    min_rate: f64,
+    /// Fail when end-to-end latency p99 exceeds this (ms).
+    #[arg(long)]
+    max_p99_ms: Option<f64>,
+    /// Fail when consumer lag p99 exceeds this (ms).
+    #[arg(long, default_value_t = 100.0)]
+    max_lag_p99_ms: f64,
+    /// Fail when more than this fraction of sends or handler calls fail.
+    #[arg(long, default_value_t = 0.01)]
+    max_error_rate: f64,
 }
 
-/// An event type the load test can generate and check.
-trait LoadEvent: Event {
-    fn generate(sequence: u64, key: &str) -> Self;
-    /// The sequence number carried in the event id.
-    fn sequence(&self) -> Option<u64>;
-}
-
-fn sequence_of(event_id: &str) -> Option<u64> {
-    event_id.strip_prefix("evt-")?.parse().ok()
-}
-
-impl LoadEvent for proto::EmailReceived {
-    fn generate(sequence: u64, key: &str) -> Self {
-        samples::proto_email_received(&Seed {
-            sequence,
-            email_id: key,
-            ..Seed::default()
-        })
-    }
-    fn sequence(&self) -> Option<u64> {
-        sequence_of(&self.metadata.as_ref()?.event_id)
-    }
-}
-
-impl LoadEvent for avro::EmailReceived {
-    fn generate(sequence: u64, key: &str) -> Self {
-        samples::avro_email_received(&Seed {
-            sequence,
-            email_id: key,
-            ..Seed::default()
-        })
-    }
-    fn sequence(&self) -> Option<u64> {
-        sequence_of(&self.metadata.event_id)
-    }
-}
-
-#[derive(Debug, Default)]
-struct Check {
-    seen: Vec<u32>,
-    last_per_key: HashMap<String, u64>,
-    consumed: u64,
-    unique: u64,
-    duplicates: u64,
-    order_violations: u64,
-    undecodable: u64,
-    bytes: u64,
-}
-
-impl Check {
-    fn new(events: u64) -> Self {
-        Self {
-            seen: vec![0; events as usize],
-            ..Self::default()
-        }
-    }
-
-    fn record(&mut self, key: &str, sequence: u64) {
-        self.consumed += 1;
-        match self.seen.get_mut(sequence as usize) {
-            Some(count) => {
-                *count += 1;
-                if *count > 1 {
-                    self.duplicates += 1;
-                    return;
-                }
-                self.unique += 1;
+impl Args {
+    fn workload(&self, kafka: KafkaConfig) -> anyhow::Result<Workload> {
+        let events = match self.duration {
+            Some(_) if self.rate == 0 => {
+                bail!("--duration needs --rate (events per second)")
             }
-            None => {
-                self.undecodable += 1;
-                return;
-            }
-        }
-        let last = self.last_per_key.entry(key.to_owned()).or_insert(sequence);
-        if sequence < *last {
-            self.order_violations += 1;
-        }
-        *last = sequence;
-    }
-
-    fn unique(&self) -> u64 {
-        self.unique
-    }
-
-    fn lost(&self) -> u64 {
-        self.seen.len() as u64 - self.unique()
-    }
-}
-
-async fn produce<E: LoadEvent>(
-    args: &Args,
-    config: &KafkaConfig,
-    consumed: &AtomicU64,
-) -> anyhow::Result<(Duration, u64)> {
-    let producer: FutureProducer = config
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .create()?;
-    let serializer = Serializer::new();
-    let keys: Vec<String> = (0..args.keys).map(|k| format!("email-{k}")).collect();
-    let started = Instant::now();
-    let mut pending = Vec::with_capacity(args.events as usize);
-    let mut bytes = 0u64;
-    for sequence in 0..args.events {
-        while sequence.saturating_sub(consumed.load(Ordering::Relaxed)) > args.max_lag {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let key = &keys[(sequence % args.keys) as usize];
-        let event = E::generate(sequence, key);
-        let record =
-            OutgoingRecord::new(&serializer, &event, Envelope::new::<E>("/sluice/loadtest"))?;
-        bytes += record.value.len() as u64;
-        let future = producer
-            .send_result(record.to_future_record(&args.topic))
-            .map_err(|(e, _)| e)
-            .context("enqueue")?;
-        pending.push(future);
-    }
-    for future in pending {
-        future
-            .await
-            .context("delivery future dropped")?
-            .map_err(|(e, _)| e)
-            .context("delivery")?;
-    }
-    producer.flush(Duration::from_secs(30))?;
-    Ok((started.elapsed(), bytes))
-}
-
-fn consume<E: LoadEvent>(
-    args: &Args,
-    config: &KafkaConfig,
-    subscribed: &AtomicBool,
-    progress: &AtomicU64,
-) -> anyhow::Result<(Duration, Check)> {
-    let consumer: BaseConsumer = config
-        .client_config()
-        .set("group.id", "sluice-loadtest")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.min.bytes", "1")
-        .create()?;
-    consumer.subscribe(&[&args.topic])?;
-    let deserializer = Deserializer::new(registry());
-    let mut check = Check::new(args.events);
-    let mut started = None;
-    let mut last_progress = Instant::now();
-    while check.unique() < args.events && last_progress.elapsed() < args.idle_timeout {
-        let polled = consumer.poll(Duration::from_millis(100));
-        // Producing starts once partitions are assigned: a consumer still
-        // joining its group would fall behind from the first second, and
-        // the mock cluster keeps only 5 MiB per partition.
-        if !subscribed.load(Ordering::Relaxed) && consumer.assignment()?.count() > 0 {
-            subscribed.store(true, Ordering::Release);
-            last_progress = Instant::now();
-        }
-        let Some(message) = polled else {
-            continue;
+            Some(duration) => (self.rate as f64 * duration.as_secs_f64()).round() as u64,
+            None => self.events,
         };
-        let message = message?;
-        started.get_or_insert_with(Instant::now);
-        last_progress = Instant::now();
-        check.bytes += message.payload_len() as u64;
-        match decode_message::<E, _>(&deserializer, &message) {
-            Ok((event, _)) => match event.sequence() {
-                Some(sequence) => check.record(event.partition_key(), sequence),
-                None => check.undecodable += 1,
-            },
-            Err(_) => check.undecodable += 1,
+        if events == 0 || self.keys == 0 || self.producers == 0 || self.consumers == 0 {
+            bail!("events, --keys, --producers and --consumers must be at least 1");
         }
-        progress.store(check.consumed, Ordering::Relaxed);
+        if self.partitions < 1 {
+            bail!("--partitions must be at least 1");
+        }
+        Ok(Workload {
+            kafka,
+            topic: self.topic.clone(),
+            partitions: self.partitions,
+            events,
+            rate: self.rate,
+            producers: self.producers,
+            consumers: self.consumers,
+            keys: self.keys,
+            payload_bytes: self.payload_bytes,
+            max_lag: self.max_lag.max(1),
+            idle_timeout: self.idle_timeout,
+            // The mock cluster answers a fetch only after the longest wait
+            // the consumer allows, even with records ready; a short wait
+            // keeps its latency near a real broker's.
+            consumer_properties: if self.brokers.is_none() {
+                vec![("fetch.wait.max.ms".to_owned(), "5".to_owned())]
+            } else {
+                Vec::new()
+            },
+        })
     }
-    Ok((started.map(|s| s.elapsed()).unwrap_or_default(), check))
 }
 
-async fn run<E: LoadEvent>(args: Args, config: KafkaConfig) -> anyhow::Result<bool> {
-    let subscribed = Arc::new(AtomicBool::new(false));
-    let consumed = Arc::new(AtomicU64::new(0));
-    let consumer = {
-        let (subscribed, consumed) = (Arc::clone(&subscribed), Arc::clone(&consumed));
-        let (args, config) = (args.clone(), config.clone());
-        tokio::task::spawn_blocking(move || consume::<E>(&args, &config, &subscribed, &consumed))
-    };
-    while !subscribed.load(Ordering::Acquire) {
-        if consumer.is_finished() {
-            consumer.await??;
-            bail!("the consumer gave up before it was assigned partitions");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // From the first send, once the consumer has its partitions.
-    let started = Instant::now();
-    let (produce_time, produced_bytes) = produce::<E>(&args, &config, &consumed).await?;
-    let (consume_time, check) = consumer.await??;
-    let total = started.elapsed();
+/// A threshold and whether the run met it.
+struct Verdict {
+    name: String,
+    passed: bool,
+}
 
-    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+fn verdicts(args: &Args, sluice: &Outcome) -> Vec<Verdict> {
+    let mut verdicts = vec![
+        Verdict {
+            name: format!(
+                "end-to-end rate {:.0}/s >= {:.0}/s",
+                sluice.end_to_end_rate(),
+                args.min_rate
+            ),
+            passed: sluice.end_to_end_rate() >= args.min_rate,
+        },
+        Verdict {
+            name: format!(
+                "consumer lag p99 {:.0} ms < {:.0} ms",
+                sluice.lag_ms(99.0),
+                args.max_lag_p99_ms
+            ),
+            passed: sluice.lag_ms(99.0) < args.max_lag_p99_ms,
+        },
+        Verdict {
+            name: format!(
+                "error rate {:.4} < {}",
+                sluice.error_rate(),
+                args.max_error_rate
+            ),
+            passed: sluice.error_rate() < args.max_error_rate,
+        },
+        Verdict {
+            name: format!("lost {} = 0", sluice.check.lost()),
+            passed: sluice.check.lost() == 0,
+        },
+        Verdict {
+            name: format!("out of order {} = 0", sluice.check.order_violations),
+            passed: sluice.check.order_violations == 0,
+        },
+    ];
+    if let Some(max) = args.max_p99_ms {
+        verdicts.push(Verdict {
+            name: format!("latency p99 {:.1} ms <= {max} ms", sluice.latency_ms(99.0)),
+            passed: sluice.latency_ms(99.0) <= max,
+        });
+    }
+    verdicts
+}
+
+fn print_summary(args: &Args, workload: &Workload, raw: Option<&Outcome>, sluice: &Outcome) {
     println!();
     println!(
-        "sluice load test: {} {:?} EmailReceived events, {} keys, {} partitions",
-        args.events, args.format, args.keys, args.partitions
+        "sluice load test: {} {:?} EmailReceived events of ~{} bytes, {} keys, {} partitions, {} producer(s), {} consumer(s), rate {}",
+        workload.events,
+        args.format,
+        workload.payload_bytes,
+        workload.keys,
+        workload.partitions,
+        workload.producers,
+        workload.consumers,
+        if workload.rate == 0 {
+            "max".to_owned()
+        } else {
+            format!("{}/s", workload.rate)
+        }
     );
     println!(
-        "  broker              {}",
+        "broker: {}",
         args.brokers.as_deref().unwrap_or("embedded mock cluster")
     );
-    println!(
-        "  avg value size      {:.0} bytes",
-        produced_bytes as f64 / args.events.max(1) as f64
-    );
-    println!(
-        "  produced            {:>10} events in {:>7.2} s  {:>10.0} events/s",
-        args.events,
-        produce_time.as_secs_f64(),
-        rate(args.events, produce_time)
-    );
-    println!(
-        "  consumed            {:>10} events in {:>7.2} s  {:>10.0} events/s",
-        check.consumed,
-        consume_time.as_secs_f64(),
-        rate(check.consumed, consume_time)
-    );
-    println!(
-        "  end to end          {:>10} events in {:>7.2} s  {:>10.0} events/s",
-        check.unique(),
-        total.as_secs_f64(),
-        rate(check.unique(), total)
-    );
-    println!("  lost                {:>10}", check.lost());
-    println!("  duplicated          {:>10}", check.duplicates);
-    println!("  out of order (key)  {:>10}", check.order_violations);
-    println!("  undecodable         {:>10}", check.undecodable);
-    let passed = check.lost() == 0 && check.order_violations == 0 && check.undecodable == 0;
-    println!(
-        "  result              {}",
-        if passed { "PASS" } else { "FAIL" }
-    );
-    Ok(passed)
+    println!();
+    let rows = Outcome::rows();
+    match raw {
+        Some(raw) => {
+            println!(
+                "{:<26} {:>14} {:>14} {:>11}",
+                "", "raw rdkafka", "sluice", "sluice/raw"
+            );
+            for (name, value, ratio) in &rows {
+                let (r, s) = (value(raw), value(sluice));
+                let shown_ratio = match ratio {
+                    true if r.is_finite() && r > 0.0 && s.is_finite() => format!("{:.2}×", s / r),
+                    _ => String::new(),
+                };
+                println!("{name:<26} {:>14} {:>14} {shown_ratio:>11}", fmt(r), fmt(s));
+            }
+        }
+        None => {
+            println!("{:<26} {:>14}", "", "sluice");
+            for (name, value, _) in &rows {
+                println!("{name:<26} {:>14}", fmt(value(sluice)));
+            }
+        }
+    }
+    println!();
+}
+
+fn fmt(value: f64) -> String {
+    if !value.is_finite() {
+        "-".to_owned()
+    } else if value >= 100.0 || value == value.trunc() {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+async fn run_all<E: workload::LoadEvent>(
+    args: &Args,
+    workload: &Workload,
+    mock: Option<&MockKafka>,
+) -> anyhow::Result<(Option<Outcome>, Outcome)> {
+    let bootstrap = workload.kafka.bootstrap_servers.as_str();
+    let create = |topic: String| async move {
+        match mock {
+            Some(mock) => mock.create_topic(&topic, workload.partitions),
+            None => create_topic(bootstrap, &topic, workload.partitions).await,
+        }
+    };
+    let raw = match args.baseline {
+        Some(Baseline::Raw) => {
+            let topic = format!("{}.raw", workload.topic);
+            create(topic.clone()).await?;
+            eprintln!("baseline: bare rdkafka on {topic}");
+            Some(run::raw::<E>(workload, &topic).await?)
+        }
+        None => None,
+    };
+    create(workload.topic.clone()).await?;
+    eprintln!("sluice on {}", workload.topic);
+    let sluice = run::sluice::<E>(workload, &workload.topic).await?;
+    Ok((raw, sluice))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.keys == 0 || args.events == 0 {
-        bail!("--events and --keys must be at least 1");
-    }
     let mock = match &args.brokers {
         Some(_) => None,
         None => Some(MockKafka::start(1)?),
@@ -315,15 +299,72 @@ async fn main() -> anyhow::Result<()> {
         (None, Some(mock)) => mock.bootstrap_servers(),
         (None, None) => unreachable!("a mock cluster is started when no brokers are given"),
     };
-    match &mock {
-        Some(mock) => mock.create_topic(&args.topic, args.partitions)?,
-        None => create_topic(&bootstrap, &args.topic, args.partitions).await?,
-    }
-    let config = KafkaConfig::new(bootstrap);
-    let passed = match args.format {
-        Format::Protobuf => run::<proto::EmailReceived>(args, config).await?,
-        Format::Avro => run::<avro::EmailReceived>(args, config).await?,
+    let mut kafka = match &args.config {
+        Some(path) => {
+            #[derive(serde::Deserialize)]
+            struct File {
+                kafka: KafkaConfig,
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<File>(&text)
+                .with_context(|| format!("{} is not a valid client configuration", path.display()))?
+                .kafka
+        }
+        None => KafkaConfig::new(bootstrap.clone()),
     };
+    kafka.bootstrap_servers = bootstrap;
+    let workload = args.workload(kafka)?;
+    let (raw, sluice) = match args.format {
+        Format::Protobuf => {
+            run_all::<proto::EmailReceived>(&args, &workload, mock.as_ref()).await?
+        }
+        Format::Avro => run_all::<avro::EmailReceived>(&args, &workload, mock.as_ref()).await?,
+    };
+
+    print_summary(&args, &workload, raw.as_ref(), &sluice);
+    let verdicts = verdicts(&args, &sluice);
+    for verdict in &verdicts {
+        println!(
+            "  {}  {}",
+            if verdict.passed { "pass" } else { "FAIL" },
+            verdict.name
+        );
+    }
+    let passed = verdicts.iter().all(|v| v.passed);
+    println!("result: {}", if passed { "PASS" } else { "FAIL" });
+
+    if let Some(path) = &args.report {
+        let report = serde_json::json!({
+            "workload": {
+                "broker": args.brokers.as_deref().unwrap_or("embedded mock cluster"),
+                "format": format!("{:?}", args.format).to_lowercase(),
+                "events": workload.events,
+                "payload_bytes": workload.payload_bytes,
+                "keys": workload.keys,
+                "partitions": workload.partitions,
+                "producers": workload.producers,
+                "consumers": workload.consumers,
+                "rate": workload.rate,
+                "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            },
+            "raw": raw.as_ref().map(Outcome::to_json),
+            "sluice": sluice.to_json(),
+            "ratios": raw.as_ref().map(|raw| serde_json::json!({
+                "end_to_end_rate": sluice.end_to_end_rate() / raw.end_to_end_rate(),
+                "produce_rate": sluice.produce_rate() / raw.produce_rate(),
+                "consume_rate": sluice.consume_rate() / raw.consume_rate(),
+            })),
+            "thresholds": verdicts.iter().map(|v| serde_json::json!({
+                "check": v.name,
+                "passed": v.passed,
+            })).collect::<Vec<_>>(),
+            "passed": passed,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("report: {}", path.display());
+    }
     if !passed {
         std::process::exit(1);
     }

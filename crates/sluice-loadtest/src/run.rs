@@ -1,0 +1,607 @@
+//! One run of the workload: with sluice's producer and consumer runtime, or
+//! with bare rdkafka as the baseline.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sluice_consumer::{
+    Consumer, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
+};
+use sluice_core::{Deserializer, Serializer};
+use sluice_events::registry;
+use sluice_kafka::KafkaConfig;
+use sluice_producer::{Producer, ProducerConfig};
+use tokio::sync::oneshot;
+
+use crate::workload::{Check, LagSamples, LoadEvent, Resources, SharedCheck, keys};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Workload {
+    pub(crate) kafka: KafkaConfig,
+    pub(crate) topic: String,
+    pub(crate) partitions: i32,
+    pub(crate) events: u64,
+    pub(crate) rate: u64,
+    pub(crate) producers: usize,
+    pub(crate) consumers: usize,
+    pub(crate) keys: u64,
+    pub(crate) payload_bytes: usize,
+    pub(crate) max_lag: u64,
+    pub(crate) idle_timeout: Duration,
+    /// librdkafka settings for the consumers only.
+    pub(crate) consumer_properties: Vec<(String, String)>,
+}
+
+impl Workload {
+    fn interval_us(&self) -> u64 {
+        1_000_000u64.checked_div(self.rate).map_or(0, |us| us.max(1))
+    }
+
+    fn consumer_kafka(&self) -> KafkaConfig {
+        let mut kafka = self.kafka.clone();
+        kafka
+            .properties
+            .extend(self.consumer_properties.iter().cloned());
+        kafka
+    }
+
+    fn producer_config<E: LoadEvent>(&self, topic: &str) -> ProducerConfig {
+        let mut config = ProducerConfig::new(self.kafka.clone());
+        config.source = "/sluice/loadtest".to_owned();
+        config
+            .topics
+            .insert(E::EVENT_TYPE.to_owned(), topic.to_owned());
+        config.max_record_bytes = config.max_record_bytes.max(self.payload_bytes * 2);
+        config
+    }
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) events: u64,
+    pub(crate) produce_time: Duration,
+    pub(crate) consume_time: Duration,
+    pub(crate) total_time: Duration,
+    pub(crate) check: Check,
+    pub(crate) produce_errors: u64,
+    pub(crate) handler_errors: u64,
+    pub(crate) lag: Option<LagSamples>,
+    pub(crate) resources: Resources,
+    pub(crate) cpu: Duration,
+}
+
+type Row = (&'static str, fn(&Outcome) -> f64, bool);
+
+impl Outcome {
+    fn rate(n: u64, d: Duration) -> f64 {
+        n as f64 / d.as_secs_f64().max(1e-9)
+    }
+
+    pub(crate) fn produce_rate(&self) -> f64 {
+        Self::rate(self.events, self.produce_time)
+    }
+
+    pub(crate) fn consume_rate(&self) -> f64 {
+        Self::rate(self.check.consumed, self.consume_time)
+    }
+
+    pub(crate) fn end_to_end_rate(&self) -> f64 {
+        Self::rate(self.check.unique, self.total_time)
+    }
+
+    pub(crate) fn latency_ms(&self, percentile: f64) -> f64 {
+        if self.check.latency.is_empty() {
+            return f64::NAN;
+        }
+        self.check.latency.value_at_percentile(percentile) as f64 / 1_000.0
+    }
+
+    pub(crate) fn lag_ms(&self, percentile: f64) -> f64 {
+        match &self.lag {
+            Some(lag) if !lag.0.is_empty() => lag.0.value_at_percentile(percentile) as f64,
+            Some(_) => 0.0,
+            None => f64::NAN,
+        }
+    }
+
+    pub(crate) fn error_rate(&self) -> f64 {
+        (self.produce_errors + self.handler_errors) as f64 / self.events.max(1) as f64
+    }
+
+    /// The summary table's rows: name, value, whether a ratio makes sense.
+    pub(crate) fn rows() -> Vec<Row> {
+        vec![
+            ("produced/s", Outcome::produce_rate, true),
+            ("consumed/s", Outcome::consume_rate, true),
+            ("end to end/s", Outcome::end_to_end_rate, true),
+            ("latency p50 ms", |o| o.latency_ms(50.0), true),
+            ("latency p95 ms", |o| o.latency_ms(95.0), true),
+            ("latency p99 ms", |o| o.latency_ms(99.0), true),
+            ("latency p99.9 ms", |o| o.latency_ms(99.9), true),
+            ("latency max ms", |o| o.latency_ms(100.0), true),
+            ("consumer lag p99 ms", |o| o.lag_ms(99.0), false),
+            ("consumer lag max ms", |o| o.lag_ms(100.0), false),
+            (
+                "errors",
+                |o| (o.produce_errors + o.handler_errors) as f64,
+                false,
+            ),
+            ("lost", |o| o.check.lost() as f64, false),
+            ("duplicated", |o| o.check.duplicates as f64, false),
+            (
+                "out of order (key)",
+                |o| o.check.order_violations as f64,
+                false,
+            ),
+            ("undecodable", |o| o.check.undecodable as f64, false),
+            ("CPU s", |o| o.cpu.as_secs_f64(), true),
+            (
+                "peak RSS MiB (process)",
+                |o| o.resources.peak_rss_bytes as f64 / 1_048_576.0,
+                false,
+            ),
+        ]
+    }
+
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let num = |v: f64| {
+            if v.is_finite() {
+                serde_json::json!(v)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        serde_json::json!({
+            "events": self.events,
+            "produced_per_s": num(self.produce_rate()),
+            "consumed_per_s": num(self.consume_rate()),
+            "end_to_end_per_s": num(self.end_to_end_rate()),
+            "wall_s": self.total_time.as_secs_f64(),
+            "latency_ms": {
+                "p50": num(self.latency_ms(50.0)),
+                "p95": num(self.latency_ms(95.0)),
+                "p99": num(self.latency_ms(99.0)),
+                "p99_9": num(self.latency_ms(99.9)),
+                "max": num(self.latency_ms(100.0)),
+                "coordinated_omission_corrected": self.check.interval_us > 0,
+            },
+            "consumer_lag_ms": { "p99": num(self.lag_ms(99.0)), "max": num(self.lag_ms(100.0)) },
+            "errors": { "produce": self.produce_errors, "handler": self.handler_errors, "rate": self.error_rate() },
+            "sequence": {
+                "consumed": self.check.consumed,
+                "unique": self.check.unique,
+                "lost": self.check.lost(),
+                "duplicated": self.check.duplicates,
+                "out_of_order": self.check.order_violations,
+                "undecodable": self.check.undecodable,
+            },
+            "peak_rss_bytes": self.resources.peak_rss_bytes,
+            "cpu_s": self.cpu.as_secs_f64(),
+        })
+    }
+}
+
+/// Paces sends: at the fixed rate when there is one, and never more than
+/// `max_lag` events ahead of the consumers.
+struct Pacer {
+    started: Instant,
+    interval: Duration,
+    max_lag: u64,
+}
+
+impl Pacer {
+    async fn wait(&self, sequence: u64, sent: &AtomicU64, consumed: &AtomicU64) {
+        if !self.interval.is_zero() {
+            let due = self.started + self.interval * sequence as u32;
+            tokio::time::sleep_until(due.into()).await;
+        }
+        while sent
+            .load(Ordering::Relaxed)
+            .saturating_sub(consumed.load(Ordering::Relaxed))
+            >= self.max_lag
+        {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+}
+
+/// Prints a progress line every second until `done`.
+fn progress(
+    started: Instant,
+    sent: Arc<AtomicU64>,
+    check: SharedCheck,
+    statuses: Vec<ConsumerStatus>,
+    done: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = 0;
+        while !done.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (unique, p99) = {
+                let check = check.lock().unwrap_or_else(|e| e.into_inner());
+                (
+                    check.unique,
+                    check.latency.value_at_percentile(99.0) as f64 / 1_000.0,
+                )
+            };
+            let lag = max_lag(&statuses);
+            eprintln!(
+                "  {:>5.1} s  sent {:>9}  handled {:>9}  {:>8}/s  p99 {:>7.1} ms  lag {:>5} ms",
+                started.elapsed().as_secs_f64(),
+                sent.load(Ordering::Relaxed),
+                unique,
+                unique - last,
+                p99,
+                lag.map_or("-".to_owned(), |l| l.as_millis().to_string()),
+            );
+            last = unique;
+        }
+    })
+}
+
+fn max_lag(statuses: &[ConsumerStatus]) -> Option<Duration> {
+    statuses
+        .iter()
+        .flat_map(ConsumerStatus::lag)
+        .map(|l| Duration::from_millis(l.millis))
+        .max()
+}
+
+/// Waits until every event was seen or nothing new arrived for the idle
+/// timeout.
+async fn wait_for_consumers(workload: &Workload, check: &SharedCheck) -> Duration {
+    let started = Instant::now();
+    let mut last_unique = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let unique = check.lock().unwrap_or_else(|e| e.into_inner()).unique;
+        if unique >= workload.events {
+            return started.elapsed();
+        }
+        if unique != last_unique {
+            last_unique = unique;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > workload.idle_timeout {
+            eprintln!("no progress for {:?}: giving up", workload.idle_timeout);
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Records every event in the shared check.
+struct Sink {
+    check: SharedCheck,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<E: LoadEvent> Handler<E> for Sink {
+    async fn handle(&self, event: E, ctx: &Context) -> Result<(), HandlerError> {
+        let Some(sequence) = event.sequence() else {
+            return Err(HandlerError::permanent(
+                "event id without a sequence number",
+            ));
+        };
+        self.check
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(sequence, ctx.timestamp_ms());
+        self.consumed.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The workload through sluice's `Producer` and `Consumer`.
+pub(crate) async fn sluice<E: LoadEvent>(
+    workload: &Workload,
+    topic: &str,
+) -> anyhow::Result<Outcome> {
+    let cpu_before = Resources::now().cpu;
+    let check: SharedCheck = Arc::new(Mutex::new(Check::new(
+        workload.events,
+        workload.keys,
+        workload.interval_us(),
+    )));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let mut members = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..workload.consumers {
+        let mut config =
+            ConsumerConfig::new(workload.consumer_kafka(), format!("{topic}.group"), [topic]);
+        config.max_record_bytes = config.max_record_bytes.max(workload.payload_bytes * 2);
+        let handlers = Handlers::new(registry())
+            .max_record_bytes(config.max_record_bytes)
+            .on::<E, _>(Sink {
+                check: Arc::clone(&check),
+                consumed: Arc::clone(&consumed),
+            });
+        let consumer = Consumer::builder(config).build(handlers)?;
+        statuses.push(consumer.status());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = tokio::spawn(consumer.run(async {
+            stopped.await.ok();
+        }));
+        members.push((stop, run));
+    }
+    // Sending starts once every partition has an owner: a consumer still
+    // joining would fall behind from the first second.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while statuses.iter().map(|s| s.assignment().len()).sum::<usize>()
+        < workload.partitions as usize
+    {
+        if Instant::now() > deadline {
+            bail!("the consumers were not assigned every partition within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let started = Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = progress(
+        started,
+        Arc::clone(&sent),
+        Arc::clone(&check),
+        statuses.clone(),
+        Arc::clone(&done),
+    );
+    let lag_sampler = {
+        let (statuses, done) = (statuses.clone(), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut samples = LagSamples::new();
+            while !done.load(Ordering::Relaxed) {
+                if let Some(lag) = max_lag(&statuses) {
+                    samples.record(lag);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            samples
+        })
+    };
+    let producers: Vec<_> = (0..workload.producers)
+        .map(|p| {
+            let workload = workload.clone();
+            let config = workload.producer_config::<E>(topic);
+            let (sent, consumed) = (Arc::clone(&sent), Arc::clone(&consumed));
+            tokio::spawn(async move {
+                let producer = Producer::builder(config).build()?;
+                let pacer = Pacer {
+                    started,
+                    interval: Duration::from_micros(workload.interval_us()),
+                    max_lag: workload.max_lag,
+                };
+                let keys = keys(workload.keys);
+                let mut errors = 0u64;
+                let mut pending = VecDeque::new();
+                for sequence in (p as u64..workload.events).step_by(workload.producers) {
+                    pacer.wait(sequence, &sent, &consumed).await;
+                    let key = &keys[(sequence % workload.keys) as usize];
+                    let event = E::generate(sequence, key, workload.payload_bytes);
+                    match producer.enqueue(event).await {
+                        Ok(delivery) => pending.push_back(delivery),
+                        Err(_) => errors += 1,
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    // Collect finished deliveries as we go.
+                    while pending.len() > 50_000 {
+                        if let Some(delivery) = pending.pop_front()
+                            && delivery.wait().await.is_err()
+                        {
+                            errors += 1;
+                        }
+                    }
+                }
+                for delivery in pending {
+                    if delivery.wait().await.is_err() {
+                        errors += 1;
+                    }
+                }
+                producer.shutdown(Duration::from_secs(30)).await?;
+                anyhow::Ok(errors)
+            })
+        })
+        .collect();
+    let mut produce_errors = 0;
+    for producer in producers {
+        produce_errors += producer.await.context("producer task")??;
+    }
+    let produce_time = started.elapsed();
+    let consume_time = wait_for_consumers(workload, &check).await + produce_time;
+    let total_time = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let lag = lag_sampler.await?;
+    progress.await?;
+    for (stop, run) in members {
+        stop.send(()).ok();
+        run.await??;
+    }
+    let check = Arc::into_inner(check)
+        .context("the consumers still hold the check")?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let handler_errors = check.undecodable;
+    let resources = Resources::now();
+    Ok(Outcome {
+        events: workload.events,
+        produce_time,
+        consume_time,
+        total_time,
+        check,
+        produce_errors,
+        handler_errors,
+        lag: Some(lag),
+        cpu: resources.cpu.saturating_sub(cpu_before),
+        resources,
+    })
+}
+
+/// The same workload with bare rdkafka: a `FutureProducer` with the
+/// producer's librdkafka settings sending key and framed value, and one
+/// `BaseConsumer` thread per consumer decoding with the same codec.
+pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyhow::Result<Outcome> {
+    let cpu_before = Resources::now().cpu;
+    let check: SharedCheck = Arc::new(Mutex::new(Check::new(
+        workload.events,
+        workload.keys,
+        workload.interval_us(),
+    )));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let assigned = Arc::new(AtomicU64::new(0));
+    let consumers: Vec<_> = (0..workload.consumers)
+        .map(|_| {
+            let (check, consumed, stop, assigned) = (
+                Arc::clone(&check),
+                Arc::clone(&consumed),
+                Arc::clone(&stop),
+                Arc::clone(&assigned),
+            );
+            let (kafka, topic) = (workload.consumer_kafka(), topic.to_owned());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let consumer: BaseConsumer = kafka
+                    .client_config()
+                    .set("group.id", format!("{topic}.group"))
+                    .set("auto.offset.reset", "earliest")
+                    .create()?;
+                consumer.subscribe(&[&topic])?;
+                let deserializer = Deserializer::new(registry()).with_max_record_bytes(usize::MAX);
+                let mut counted = false;
+                while !stop.load(Ordering::Relaxed) {
+                    let polled = consumer.poll(Duration::from_millis(50));
+                    if !counted {
+                        let owned = consumer.assignment()?.count() as u64;
+                        if owned > 0 {
+                            assigned.fetch_add(owned, Ordering::Relaxed);
+                            counted = true;
+                        }
+                    }
+                    let Some(message) = polled else { continue };
+                    let message = message?;
+                    let sequence = message
+                        .payload()
+                        .and_then(|value| deserializer.decode::<E>(value).ok())
+                        .and_then(|event| event.sequence());
+                    let mut check = check.lock().unwrap_or_else(|e| e.into_inner());
+                    match sequence {
+                        Some(sequence) => check.record(sequence, message.timestamp().to_millis()),
+                        None => check.undecodable += 1,
+                    }
+                    consumed.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while assigned.load(Ordering::Relaxed) < workload.partitions as u64 {
+        if Instant::now() > deadline {
+            bail!("the raw consumers were not assigned every partition within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let started = Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = progress(
+        started,
+        Arc::clone(&sent),
+        Arc::clone(&check),
+        Vec::new(),
+        Arc::clone(&done),
+    );
+    let producers: Vec<_> = (0..workload.producers)
+        .map(|p| {
+            let workload = workload.clone();
+            let config = workload.producer_config::<E>(topic);
+            let topic = topic.to_owned();
+            let (sent, consumed) = (Arc::clone(&sent), Arc::clone(&consumed));
+            tokio::spawn(async move {
+                let producer: FutureProducer = config.librdkafka_config().create()?;
+                let serializer = Serializer::new().with_max_record_bytes(usize::MAX);
+                let pacer = Pacer {
+                    started,
+                    interval: Duration::from_micros(workload.interval_us()),
+                    max_lag: workload.max_lag,
+                };
+                let keys = keys(workload.keys);
+                let mut errors = 0u64;
+                let mut pending = VecDeque::new();
+                for sequence in (p as u64..workload.events).step_by(workload.producers) {
+                    pacer.wait(sequence, &sent, &consumed).await;
+                    let key = &keys[(sequence % workload.keys) as usize];
+                    let event = E::generate(sequence, key, workload.payload_bytes);
+                    let value = serializer.encode(&event)?;
+                    let mut record = FutureRecord::to(&topic).key(key.as_str()).payload(&value);
+                    loop {
+                        match producer.send_result(record) {
+                            Ok(delivery) => {
+                                pending.push_back(delivery);
+                                break;
+                            }
+                            Err((_, returned)) => {
+                                record = returned;
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                        }
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    while pending.len() > 50_000 {
+                        if let Some(delivery) = pending.pop_front()
+                            && !matches!(delivery.await, Ok(Ok(_)))
+                        {
+                            errors += 1;
+                        }
+                    }
+                }
+                for delivery in pending {
+                    if !matches!(delivery.await, Ok(Ok(_))) {
+                        errors += 1;
+                    }
+                }
+                anyhow::Ok(errors)
+            })
+        })
+        .collect();
+    let mut produce_errors = 0;
+    for producer in producers {
+        produce_errors += producer.await.context("producer task")??;
+    }
+    let produce_time = started.elapsed();
+    let consume_time = wait_for_consumers(workload, &check).await + produce_time;
+    let total_time = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    progress.await?;
+    stop.store(true, Ordering::Relaxed);
+    for consumer in consumers {
+        consumer
+            .join()
+            .map_err(|_| anyhow::anyhow!("a raw consumer thread panicked"))??;
+    }
+    let check = Arc::into_inner(check)
+        .context("the consumers still hold the check")?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let handler_errors = check.undecodable;
+    let resources = Resources::now();
+    Ok(Outcome {
+        events: workload.events,
+        produce_time,
+        consume_time,
+        total_time,
+        check,
+        produce_errors,
+        handler_errors,
+        lag: None,
+        cpu: resources.cpu.saturating_sub(cpu_before),
+        resources,
+    })
+}

@@ -1,0 +1,70 @@
+//! The load-test binary on the embedded cluster: a passing run writes its
+//! report, a threshold it cannot meet makes it fail and say which.
+
+use std::process::Command;
+
+fn loadtest(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice-loadtest"))
+        .args(args)
+        .output()
+        .expect("the load test starts")
+}
+
+#[test]
+fn a_small_run_passes_and_writes_its_report() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let report = dir.path().join("report.json");
+    let output = loadtest(&[
+        "--events",
+        "20000",
+        "--baseline",
+        "raw",
+        "--min-rate",
+        "1000",
+        "--max-lag-p99-ms",
+        "10000",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("result: PASS"), "{stdout}");
+    assert!(stdout.contains("sluice/raw"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
+    assert_eq!(report["passed"], true);
+    for run in ["raw", "sluice"] {
+        assert_eq!(report[run]["sequence"]["unique"], 20000, "{run}");
+        assert_eq!(report[run]["sequence"]["lost"], 0, "{run}");
+        assert!(
+            report[run]["latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+            "{run}"
+        );
+        assert!(
+            report[run]["end_to_end_per_s"].as_f64().unwrap() > 0.0,
+            "{run}"
+        );
+    }
+    assert!(report["ratios"]["end_to_end_rate"].as_f64().unwrap() > 0.0);
+    Ok(())
+}
+
+#[test]
+fn an_unmet_threshold_fails_the_run_and_is_named() {
+    let output = loadtest(&["--events", "2000", "--min-rate", "1000000000"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  end-to-end rate"), "{stdout}");
+    assert!(stdout.contains("result: FAIL"), "{stdout}");
+}
+
+#[test]
+fn bad_flags_are_refused_with_a_reason() {
+    let output = loadtest(&["--duration", "5s"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--duration needs --rate"), "{stderr}");
+}
