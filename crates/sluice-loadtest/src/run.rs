@@ -41,7 +41,9 @@ pub(crate) struct Workload {
 
 impl Workload {
     fn interval_us(&self) -> u64 {
-        1_000_000u64.checked_div(self.rate).map_or(0, |us| us.max(1))
+        1_000_000u64
+            .checked_div(self.rate)
+            .map_or(0, |us| us.max(1))
     }
 
     fn consumer_kafka(&self) -> KafkaConfig {
