@@ -424,3 +424,37 @@ async fn shutdown_lets_running_handlers_finish_and_commits_them() -> anyhow::Res
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_pattern_reads_every_matching_topic() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Tansu).await?;
+    let bootstrap = broker.bootstrap_servers();
+    for topic in ["task.a", "task.b", "other"] {
+        broker.create_topic(topic, 1).await?;
+    }
+    produce(&bootstrap, "task.a", 0..10).await?;
+    produce(&bootstrap, "task.b", 10..20).await?;
+    produce(&bootstrap, "other", 20..30).await?;
+
+    let log = Arc::new(Log::default());
+    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
+    let consumer = Consumer::builder(config(&bootstrap, "tasks", r"^task\..*")).build(handlers)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(consumer.run(async {
+        stopped.await.ok();
+    }));
+    log.wait_for("both task topics", Duration::from_secs(60), |e| {
+        e.len() >= 20
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.send(()).ok();
+    run.await??;
+    let mut handled: Vec<u64> = log.entries().iter().map(|e| e.1).collect();
+    handled.sort_unstable();
+    ensure!(
+        handled == (0..20).collect::<Vec<_>>(),
+        "handled {handled:?}"
+    );
+    Ok(())
+}

@@ -46,6 +46,14 @@ impl Workload {
             .map_or(0, |us| us.max(1))
     }
 
+    fn check(&self) -> SharedCheck {
+        Arc::new(Mutex::new(Check::new(
+            self.events,
+            self.keys,
+            self.interval_us(),
+        )))
+    }
+
     fn consumer_kafka(&self) -> KafkaConfig {
         let mut kafka = self.kafka.clone();
         kafka
@@ -279,6 +287,62 @@ async fn wait_for_consumers(workload: &Workload, check: &SharedCheck) -> Duratio
     }
 }
 
+/// How long the phases of a run took, and how many sends failed.
+struct Timing {
+    produce: Duration,
+    consume: Duration,
+    total: Duration,
+    produce_errors: u64,
+}
+
+/// Waits for the producer tasks (each returns its failed sends), then for
+/// the consumers to see every event.
+async fn finish(
+    workload: &Workload,
+    started: Instant,
+    producers: Vec<tokio::task::JoinHandle<anyhow::Result<u64>>>,
+    check: &SharedCheck,
+) -> anyhow::Result<Timing> {
+    let mut produce_errors = 0;
+    for producer in producers {
+        produce_errors += producer.await.context("producer task")??;
+    }
+    let produce = started.elapsed();
+    let consume = wait_for_consumers(workload, check).await + produce;
+    Ok(Timing {
+        produce,
+        consume,
+        total: started.elapsed(),
+        produce_errors,
+    })
+}
+
+fn outcome(
+    workload: &Workload,
+    check: SharedCheck,
+    timing: Timing,
+    lag: Option<LagSamples>,
+    cpu_before: Duration,
+) -> anyhow::Result<Outcome> {
+    let check = Arc::into_inner(check)
+        .context("the consumers still hold the check")?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let resources = Resources::now();
+    Ok(Outcome {
+        events: workload.events,
+        produce_time: timing.produce,
+        consume_time: timing.consume,
+        total_time: timing.total,
+        handler_errors: check.undecodable,
+        check,
+        produce_errors: timing.produce_errors,
+        lag,
+        cpu: resources.cpu.saturating_sub(cpu_before),
+        resources,
+    })
+}
+
 /// Records every event in the shared check.
 struct Sink {
     check: SharedCheck,
@@ -307,11 +371,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
     topic: &str,
 ) -> anyhow::Result<Outcome> {
     let cpu_before = Resources::now().cpu;
-    let check: SharedCheck = Arc::new(Mutex::new(Check::new(
-        workload.events,
-        workload.keys,
-        workload.interval_us(),
-    )));
+    let check = workload.check();
     let consumed = Arc::new(AtomicU64::new(0));
     let mut members = Vec::new();
     let mut statuses = Vec::new();
@@ -411,13 +471,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
             })
         })
         .collect();
-    let mut produce_errors = 0;
-    for producer in producers {
-        produce_errors += producer.await.context("producer task")??;
-    }
-    let produce_time = started.elapsed();
-    let consume_time = wait_for_consumers(workload, &check).await + produce_time;
-    let total_time = started.elapsed();
+    let timing = finish(workload, started, producers, &check).await?;
     done.store(true, Ordering::Relaxed);
     let lag = lag_sampler.await?;
     progress.await?;
@@ -425,24 +479,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
         stop.send(()).ok();
         run.await??;
     }
-    let check = Arc::into_inner(check)
-        .context("the consumers still hold the check")?
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    let handler_errors = check.undecodable;
-    let resources = Resources::now();
-    Ok(Outcome {
-        events: workload.events,
-        produce_time,
-        consume_time,
-        total_time,
-        check,
-        produce_errors,
-        handler_errors,
-        lag: Some(lag),
-        cpu: resources.cpu.saturating_sub(cpu_before),
-        resources,
-    })
+    outcome(workload, check, timing, Some(lag), cpu_before)
 }
 
 /// The same workload with bare rdkafka: a `FutureProducer` with the
@@ -450,11 +487,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
 /// `BaseConsumer` thread per consumer decoding with the same codec.
 pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyhow::Result<Outcome> {
     let cpu_before = Resources::now().cpu;
-    let check: SharedCheck = Arc::new(Mutex::new(Check::new(
-        workload.events,
-        workload.keys,
-        workload.interval_us(),
-    )));
+    let check = workload.check();
     let consumed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let assigned = Arc::new(AtomicU64::new(0));
@@ -573,13 +606,7 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
             })
         })
         .collect();
-    let mut produce_errors = 0;
-    for producer in producers {
-        produce_errors += producer.await.context("producer task")??;
-    }
-    let produce_time = started.elapsed();
-    let consume_time = wait_for_consumers(workload, &check).await + produce_time;
-    let total_time = started.elapsed();
+    let timing = finish(workload, started, producers, &check).await?;
     done.store(true, Ordering::Relaxed);
     progress.await?;
     stop.store(true, Ordering::Relaxed);
@@ -588,22 +615,5 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
             .join()
             .map_err(|_| anyhow::anyhow!("a raw consumer thread panicked"))??;
     }
-    let check = Arc::into_inner(check)
-        .context("the consumers still hold the check")?
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    let handler_errors = check.undecodable;
-    let resources = Resources::now();
-    Ok(Outcome {
-        events: workload.events,
-        produce_time,
-        consume_time,
-        total_time,
-        check,
-        produce_errors,
-        handler_errors,
-        lag: None,
-        cpu: resources.cpu.saturating_sub(cpu_before),
-        resources,
-    })
+    outcome(workload, check, timing, None, cpu_before)
 }
