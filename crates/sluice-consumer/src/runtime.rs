@@ -451,6 +451,11 @@ impl<H: RecordHandler> PollContext<H> {
                 handle.task.abort();
             }
         }
+        // Commit again whatever is not known committed: an asynchronous
+        // commit may have failed without its callback having run yet.
+        for (_, _, handle) in &mut handles {
+            handle.committed = handle.confirmed;
+        }
         commit_handles(
             client,
             handles.iter_mut().map(|(t, p, h)| (&*t, *p, h)),
@@ -557,6 +562,11 @@ impl<H: RecordHandler> ConsumerContext for PollContext<H> {
                 let mut workers = self.workers();
                 for element in list.elements() {
                     self.spawn_worker(&mut workers, element.topic(), element.partition());
+                }
+                // A partition paused under an earlier assignment starts
+                // unpaused with its new worker.
+                if let Err(error) = client.resume(list) {
+                    tracing::warn!(%error, "resume of assigned partitions failed");
                 }
                 tracing::info!(partitions = list.count(), "partitions assigned");
             }
