@@ -35,6 +35,8 @@ pub(crate) struct Workload {
     pub(crate) payload_bytes: usize,
     pub(crate) max_lag: u64,
     pub(crate) idle_timeout: Duration,
+    /// Events sent and awaited before measuring.
+    pub(crate) warmup: u64,
     /// librdkafka settings for the consumers only.
     pub(crate) consumer_properties: Vec<(String, String)>,
 }
@@ -47,11 +49,7 @@ impl Workload {
     }
 
     fn check(&self) -> SharedCheck {
-        Arc::new(Mutex::new(Check::new(
-            self.events,
-            self.keys,
-            self.interval_us(),
-        )))
+        Arc::new(Mutex::new(Check::new(self.events, self.keys, self.warmup)))
     }
 
     fn consumer_kafka(&self) -> KafkaConfig {
@@ -181,7 +179,7 @@ impl Outcome {
                 "p99": num(self.latency_ms(99.0)),
                 "p99_9": num(self.latency_ms(99.9)),
                 "max": num(self.latency_ms(100.0)),
-                "coordinated_omission_corrected": self.check.interval_us > 0,
+                "measured_from": if self.check.schedule.is_some() { "due time at the fixed rate (corrects coordinated omission)" } else { "record timestamp" },
             },
             "consumer_lag_ms": { "p99": num(self.lag_ms(99.0)), "max": num(self.lag_ms(100.0)) },
             "errors": { "produce": self.produce_errors, "handler": self.handler_errors, "rate": self.error_rate() },
@@ -343,6 +341,36 @@ fn outcome(
     })
 }
 
+/// Sends the warm-up events through sluice's producer and waits until the
+/// consumers saw them all: the first fetches of a new group are slow, and
+/// would otherwise count against the first measured events.
+async fn warm_up<E: LoadEvent>(
+    workload: &Workload,
+    topic: &str,
+    check: &SharedCheck,
+) -> anyhow::Result<()> {
+    if workload.warmup == 0 {
+        return Ok(());
+    }
+    let producer = Producer::builder(workload.producer_config::<E>(topic)).build()?;
+    let keys = keys(workload.keys);
+    let events = (workload.events..workload.events + workload.warmup).map(|sequence| {
+        let key = &keys[(sequence % workload.keys) as usize];
+        E::generate(sequence, key, workload.payload_bytes)
+    });
+    for result in producer.send_all(events).await {
+        result.map_err(|e| anyhow::anyhow!("warm-up send failed: {e}"))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while check.lock().unwrap_or_else(|e| e.into_inner()).warmed < workload.warmup {
+        if Instant::now() > deadline {
+            bail!("the warm-up events did not arrive within a minute");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 /// Records every event in the shared check.
 struct Sink {
     check: SharedCheck,
@@ -356,11 +384,14 @@ impl<E: LoadEvent> Handler<E> for Sink {
                 "event id without a sequence number",
             ));
         };
-        self.check
+        let measured = self
+            .check
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(sequence, ctx.timestamp_ms());
-        self.consumed.fetch_add(1, Ordering::Relaxed);
+        if measured {
+            self.consumed.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -405,7 +436,12 @@ pub(crate) async fn sluice<E: LoadEvent>(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    warm_up::<E>(workload, topic, &check).await?;
     let started = Instant::now();
+    check
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .start_schedule(workload.interval_us());
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let progress = progress(
@@ -525,11 +561,16 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
                         .and_then(|value| deserializer.decode::<E>(value).ok())
                         .and_then(|event| event.sequence());
                     let mut check = check.lock().unwrap_or_else(|e| e.into_inner());
-                    match sequence {
+                    let measured = match sequence {
                         Some(sequence) => check.record(sequence, message.timestamp().to_millis()),
-                        None => check.undecodable += 1,
+                        None => {
+                            check.undecodable += 1;
+                            true
+                        }
+                    };
+                    if measured {
+                        consumed.fetch_add(1, Ordering::Relaxed);
                     }
-                    consumed.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             })
@@ -543,7 +584,12 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    warm_up::<E>(workload, topic, &check).await?;
     let started = Instant::now();
+    check
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .start_schedule(workload.interval_us());
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let progress = progress(

@@ -56,11 +56,18 @@ impl LoadEvent for avro::EmailReceived {
     }
 }
 
-/// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
+/// Microseconds since the epoch.
+pub(crate) fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// When each event was due at a fixed rate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schedule {
+    start_us: i64,
+    interval_us: u64,
 }
 
 /// Everything the consumers saw.
@@ -73,16 +80,20 @@ pub(crate) struct Check {
     pub(crate) duplicates: u64,
     pub(crate) order_violations: u64,
     pub(crate) undecodable: u64,
-    /// End-to-end latency in µs (record timestamp → handler; 1 ms
-    /// resolution, the timestamp's).
+    /// End-to-end latency in µs, handler time minus the time the event was
+    /// due at a fixed rate (so a stalled sender does not hide delays:
+    /// coordinated omission), or minus the record timestamp when unpaced
+    /// (1 ms resolution).
     pub(crate) latency: Histogram<u64>,
-    /// Expected interval between events at a fixed rate, µs, for the
-    /// coordinated-omission correction; 0 when unpaced.
-    pub(crate) interval_us: u64,
+    pub(crate) schedule: Option<Schedule>,
+    /// Warm-up events (numbered after the measured ones) and how many of
+    /// them arrived; they count for nothing else.
+    pub(crate) warmup: u64,
+    pub(crate) warmed: u64,
 }
 
 impl Check {
-    pub(crate) fn new(events: u64, keys: u64, interval_us: u64) -> Self {
+    pub(crate) fn new(events: u64, keys: u64, warmup: u64) -> Self {
         Self {
             seen: vec![0; events as usize],
             keys,
@@ -92,23 +103,38 @@ impl Check {
             order_violations: 0,
             undecodable: 0,
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
-            interval_us,
+            schedule: None,
+            warmup,
+            warmed: 0,
         }
+    }
+
+    /// Events are due every `interval_us` from now on (0: unpaced).
+    pub(crate) fn start_schedule(&mut self, interval_us: u64) {
+        self.schedule = (interval_us > 0).then(|| Schedule {
+            start_us: now_us(),
+            interval_us,
+        });
     }
 
     /// Records event `sequence`, produced at `timestamp_ms`. Order holds
     /// when the previous event of its key was seen before it (at-least-once
     /// replays repeat a suffix in order).
-    pub(crate) fn record(&mut self, sequence: u64, timestamp_ms: Option<i64>) {
+    /// Returns false for warm-up events.
+    pub(crate) fn record(&mut self, sequence: u64, timestamp_ms: Option<i64>) -> bool {
+        if (self.seen.len() as u64..self.seen.len() as u64 + self.warmup).contains(&sequence) {
+            self.warmed += 1;
+            return false;
+        }
         self.consumed += 1;
         let Some(count) = self.seen.get_mut(sequence as usize) else {
             self.undecodable += 1;
-            return;
+            return true;
         };
         *count += 1;
         if *count > 1 {
             self.duplicates += 1;
-            return;
+            return true;
         }
         self.unique += 1;
         if let Some(previous) = sequence.checked_sub(self.keys)
@@ -116,15 +142,16 @@ impl Check {
         {
             self.order_violations += 1;
         }
-        if let Some(ts) = timestamp_ms {
-            let latency_us = ((now_ms() - ts).max(0) as u64 * 1_000).max(1);
-            let recorded = if self.interval_us > 0 {
-                self.latency.record_correct(latency_us, self.interval_us)
-            } else {
-                self.latency.record(latency_us)
-            };
-            recorded.unwrap_or_else(|_| self.latency.saturating_record(latency_us));
+        let since_us = match (self.schedule, timestamp_ms) {
+            (Some(s), _) => Some(s.start_us + (sequence * s.interval_us) as i64),
+            (None, Some(ts)) => Some(ts * 1_000),
+            (None, None) => None,
+        };
+        if let Some(since_us) = since_us {
+            let latency_us = (now_us() - since_us).max(1) as u64;
+            self.latency.saturating_record(latency_us);
         }
+        true
     }
 
     pub(crate) fn lost(&self) -> u64 {
