@@ -458,3 +458,53 @@ async fn a_topic_pattern_reads_every_matching_topic() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Hangs on one offset, handles the others at once.
+struct HangOn(i64);
+
+impl Handler<EmailReceived> for HangOn {
+    async fn handle(&self, _: EmailReceived, ctx: &Context) -> Result<(), HandlerError> {
+        if ctx.offset() == self.0 {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_past_the_shutdown_deadline_is_abandoned_uncommitted() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Tansu).await?;
+    let bootstrap = broker.bootstrap_servers();
+    broker.create_topic("stuck", 1).await?;
+    produce(&bootstrap, "stuck", 0..10).await?;
+
+    let mut config = config(&bootstrap, "stuck-svc", "stuck");
+    config.shutdown_timeout_ms = 1_000;
+    config.ordering = sluice_consumer::Ordering::Partition;
+    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(HangOn(5));
+    let consumer = Consumer::builder(config).build(handlers)?;
+    let status = consumer.status();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(consumer.run(async {
+        stopped.await.ok();
+    }));
+    // Offsets 0–4 finish and are committed; 5 hangs, so 6–9 never start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while status.lag().first().and_then(|l| l.position) != Some(5) {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "offsets 0–4 never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopping = std::time::Instant::now();
+    stop.send(()).ok();
+    run.await??;
+    ensure!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "shutdown waited {:?} for a hung handler",
+        stopping.elapsed()
+    );
+    ensure!(committed(&bootstrap, "stuck-svc", "stuck", 1)? == [5]);
+    Ok(())
+}
