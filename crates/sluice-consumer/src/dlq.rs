@@ -2,16 +2,14 @@
 //! `sluice.dlq.*` headers saying where the record came from and why it
 //! failed.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rdkafka::client::OAuthToken;
+use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, Message as _};
 
-use sluice_kafka::TokenProvider;
+use sluice_kafka::security::TokenContext;
 
 use crate::config::DlqConfig;
 
@@ -45,25 +43,9 @@ pub(crate) struct Failure {
     pub(crate) attempts: u32,
 }
 
-/// The DLQ producer's context: OAUTHBEARER tokens when configured.
-pub(crate) struct DlqContext {
-    pub(crate) oauth: Option<Arc<dyn TokenProvider>>,
-}
-
-impl ClientContext for DlqContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        _oauthbearer_config: Option<&str>,
-    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        sluice_kafka::security::oauth_token(self.oauth.as_ref())
-    }
-}
-
 /// Writes dead-letter records and waits for the broker to acknowledge them.
 pub(crate) struct DeadLetters {
-    producer: FutureProducer<DlqContext>,
+    producer: FutureProducer<TokenContext>,
     config: DlqConfig,
     group: String,
 }
@@ -79,7 +61,7 @@ impl std::fmt::Debug for DeadLetters {
 
 impl DeadLetters {
     pub(crate) fn new(
-        producer: FutureProducer<DlqContext>,
+        producer: FutureProducer<TokenContext>,
         config: DlqConfig,
         group: String,
     ) -> Self {

@@ -20,11 +20,12 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use sluice_kafka::TokenProvider;
+use sluice_kafka::security::TokenContext;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ConsumerConfig, Ordering as RecordOrdering};
-use crate::dlq::{DeadLetters, DlqContext};
+use crate::dlq::DeadLetters;
 use crate::error::ConsumerError;
 use crate::handler::RecordHandler;
 use crate::worker::{self, PartitionState, WorkerEnv};
@@ -61,15 +62,13 @@ impl ConsumerBuilder {
             Some(provider) => Some(provider),
             None => config.kafka.security.token_provider()?,
         };
-        let dlq_producer: FutureProducer<DlqContext> = config
+        let dlq_producer: FutureProducer<TokenContext> = config
             .kafka
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .create_with_context(DlqContext {
-                oauth: oauth.clone(),
-            })
+            .create_with_context(TokenContext::new(oauth.clone()))
             .map_err(ConsumerError::Client)?;
         let group: Arc<str> = Arc::from(config.group_id.as_str());
         let env = Arc::new(WorkerEnv {
@@ -360,10 +359,6 @@ impl<H: RecordHandler> PollContext<H> {
             && records.send(batch).is_ok()
         {
             handle.received += count;
-            handle
-                .state
-                .received
-                .store(handle.received, Ordering::Relaxed);
         }
         if let Some(topic) = pause {
             let mut list = TopicPartitionList::new();

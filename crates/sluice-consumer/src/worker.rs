@@ -25,8 +25,6 @@ pub(crate) struct PartitionState {
     pub(crate) committable: AtomicI64,
     /// Records passed by the commit position so far.
     pub(crate) finished: AtomicU64,
-    /// Records handed to the worker so far.
-    pub(crate) received: AtomicU64,
     /// The partition's high watermark from the client's statistics, or -1.
     pub(crate) high_watermark: AtomicI64,
     /// Timestamp of the oldest record not yet committable, or -1.
@@ -40,7 +38,6 @@ impl Default for PartitionState {
         Self {
             committable: AtomicI64::new(-1),
             finished: AtomicU64::new(0),
-            received: AtomicU64::new(0),
             high_watermark: AtomicI64::new(-1),
             oldest_pending_ms: AtomicI64::new(-1),
             newest_received_ms: AtomicI64::new(-1),

@@ -245,6 +245,33 @@ pub fn oauth_token(
     Ok(provider.token()?)
 }
 
+/// A client context that only answers librdkafka's token requests, for
+/// clients that need no other callback (plain producers and consumers).
+/// Clients with contexts of their own forward to [`oauth_token`] instead.
+#[derive(Debug, Clone, Default)]
+pub struct TokenContext {
+    provider: Option<Arc<dyn TokenProvider>>,
+}
+
+impl TokenContext {
+    pub fn new(provider: Option<Arc<dyn TokenProvider>>) -> Self {
+        Self { provider }
+    }
+}
+
+impl rdkafka::ClientContext for TokenContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        oauth_token(self.provider.as_ref())
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for TokenContext {}
+
 const SIGNING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Amazon MSK IAM tokens: a SigV4-presigned `kafka-cluster:Connect` URL,
