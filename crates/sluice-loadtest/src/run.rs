@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sluice_consumer::{
     Consumer, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
 };
 use sluice_core::{Deserializer, Serializer};
 use sluice_events::registry;
 use sluice_kafka::KafkaConfig;
-use sluice_producer::{Producer, ProducerConfig};
+use sluice_kafka::security::TokenContext;
+use sluice_producer::{PendingDelivery, Producer, ProducerConfig};
 use tokio::sync::oneshot;
 
 use crate::workload::{Check, LagSamples, LoadEvent, Resources, SharedCheck, keys};
@@ -396,6 +397,199 @@ impl<E: LoadEvent> Handler<E> for Sink {
     }
 }
 
+/// How a run sends: through sluice's producer, or bare rdkafka with the same
+/// librdkafka settings, key and framed value only.
+enum Sender {
+    Sluice(Producer),
+    Raw {
+        producer: FutureProducer<TokenContext>,
+        serializer: Serializer,
+        topic: String,
+    },
+}
+
+/// A send awaiting the broker's acknowledgement.
+enum Pending<E> {
+    Sluice(PendingDelivery<E>),
+    Raw(DeliveryFuture),
+}
+
+impl<E: LoadEvent> Pending<E> {
+    async fn delivered(self) -> bool {
+        match self {
+            Pending::Sluice(delivery) => delivery.wait().await.is_ok(),
+            Pending::Raw(delivery) => matches!(delivery.await, Ok(Ok(_))),
+        }
+    }
+}
+
+impl Sender {
+    fn sluice<E: LoadEvent>(workload: &Workload, topic: &str) -> anyhow::Result<Self> {
+        Ok(Sender::Sluice(
+            Producer::builder(workload.producer_config::<E>(topic)).build()?,
+        ))
+    }
+
+    fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyhow::Result<Self> {
+        let config = workload.producer_config::<E>(topic);
+        let context = TokenContext::new(config.kafka.security.token_provider()?);
+        Ok(Sender::Raw {
+            producer: config.librdkafka_config().create_with_context(context)?,
+            serializer: Serializer::new().with_max_record_bytes(usize::MAX),
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Hands `event` to the client; `None` when sluice refused it (counted
+    /// as an error). The raw producer waits while librdkafka's queue is full.
+    async fn send<E: LoadEvent>(&self, event: E, key: &str) -> anyhow::Result<Option<Pending<E>>> {
+        match self {
+            Sender::Sluice(producer) => Ok(producer.enqueue(event).await.ok().map(Pending::Sluice)),
+            Sender::Raw {
+                producer,
+                serializer,
+                topic,
+            } => {
+                let value = serializer.encode(&event)?;
+                let mut record = FutureRecord::to(topic).key(key).payload(&value);
+                loop {
+                    match producer.send_result(record) {
+                        Ok(delivery) => return Ok(Some(Pending::Raw(delivery))),
+                        Err((_, returned)) => {
+                            record = returned;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn close(self) -> anyhow::Result<()> {
+        if let Sender::Sluice(producer) = self {
+            producer.shutdown(Duration::from_secs(30)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Producer `p`'s share of the events (p, p+P, p+2P, ...), paced; returns
+/// how many sends failed.
+async fn produce_share<E: LoadEvent>(
+    workload: Workload,
+    p: usize,
+    sender: Sender,
+    measurement: Measurement,
+    consumed: Arc<AtomicU64>,
+) -> anyhow::Result<u64> {
+    let pacer = Pacer {
+        started: measurement.started,
+        interval: Duration::from_micros(workload.interval_us()),
+        max_lag: workload.max_lag,
+    };
+    let sent = &measurement.sent;
+    let keys = keys(workload.keys);
+    let mut errors = 0u64;
+    let mut pending = VecDeque::new();
+    for sequence in (p as u64..workload.events).step_by(workload.producers) {
+        pacer.wait(sequence, sent, &consumed).await;
+        let key = &keys[(sequence % workload.keys) as usize];
+        let event = E::generate(sequence, key, workload.payload_bytes);
+        match sender.send(event, key).await? {
+            Some(delivery) => pending.push_back(delivery),
+            None => errors += 1,
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+        // Collect finished deliveries as we go.
+        while pending.len() > 50_000 {
+            if let Some(delivery) = pending.pop_front()
+                && !delivery.delivered().await
+            {
+                errors += 1;
+            }
+        }
+    }
+    for delivery in pending {
+        if !delivery.delivered().await {
+            errors += 1;
+        }
+    }
+    sender.close().await?;
+    Ok(errors)
+}
+
+/// Waits until the consumers own every partition: a consumer still joining
+/// would fall behind from the first second.
+async fn wait_for_assignment(workload: &Workload, owned: impl Fn() -> usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while owned() < workload.partitions as usize {
+        if Instant::now() > deadline {
+            bail!("the consumers were not assigned every partition within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// The clock and counters of the measured part of a run.
+#[derive(Clone)]
+struct Measurement {
+    started: Instant,
+    sent: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+}
+
+/// Warms up, then starts the clock, the schedule and the progress line.
+async fn begin<E: LoadEvent>(
+    workload: &Workload,
+    topic: &str,
+    check: &SharedCheck,
+    statuses: Vec<ConsumerStatus>,
+) -> anyhow::Result<(Measurement, tokio::task::JoinHandle<()>)> {
+    warm_up::<E>(workload, topic, check).await?;
+    let measurement = Measurement {
+        started: Instant::now(),
+        sent: Arc::new(AtomicU64::new(0)),
+        done: Arc::new(AtomicBool::new(false)),
+    };
+    check
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .start_schedule(workload.interval_us());
+    let progress = progress(
+        measurement.started,
+        Arc::clone(&measurement.sent),
+        Arc::clone(check),
+        statuses,
+        Arc::clone(&measurement.done),
+    );
+    Ok((measurement, progress))
+}
+
+/// Runs every producer's share to the end, then waits for the consumers.
+async fn produce_all<E: LoadEvent>(
+    workload: &Workload,
+    topic: &str,
+    measurement: &Measurement,
+    check: &SharedCheck,
+    consumed: &Arc<AtomicU64>,
+    sender: fn(&Workload, &str) -> anyhow::Result<Sender>,
+) -> anyhow::Result<Timing> {
+    let mut producers = Vec::with_capacity(workload.producers);
+    for p in 0..workload.producers {
+        producers.push(tokio::spawn(produce_share::<E>(
+            workload.clone(),
+            p,
+            sender(workload, topic)?,
+            measurement.clone(),
+            Arc::clone(consumed),
+        )));
+    }
+    let timing = finish(workload, measurement.started, producers, check).await?;
+    measurement.done.store(true, Ordering::Relaxed);
+    Ok(timing)
+}
+
 /// The workload through sluice's `Producer` and `Consumer`.
 pub(crate) async fn sluice<E: LoadEvent>(
     workload: &Workload,
@@ -424,35 +618,14 @@ pub(crate) async fn sluice<E: LoadEvent>(
         }));
         members.push((stop, run));
     }
-    // Sending starts once every partition has an owner: a consumer still
-    // joining would fall behind from the first second.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while statuses.iter().map(|s| s.assignment().len()).sum::<usize>()
-        < workload.partitions as usize
-    {
-        if Instant::now() > deadline {
-            bail!("the consumers were not assigned every partition within 2 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_assignment(workload, || {
+        statuses.iter().map(|s| s.assignment().len()).sum()
+    })
+    .await?;
 
-    warm_up::<E>(workload, topic, &check).await?;
-    let started = Instant::now();
-    check
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .start_schedule(workload.interval_us());
-    let sent = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let progress = progress(
-        started,
-        Arc::clone(&sent),
-        Arc::clone(&check),
-        statuses.clone(),
-        Arc::clone(&done),
-    );
+    let (measurement, progress) = begin::<E>(workload, topic, &check, statuses.clone()).await?;
     let lag_sampler = {
-        let (statuses, done) = (statuses.clone(), Arc::clone(&done));
+        let (statuses, done) = (statuses.clone(), Arc::clone(&measurement.done));
         tokio::spawn(async move {
             let mut samples = LagSamples::new();
             while !done.load(Ordering::Relaxed) {
@@ -464,51 +637,15 @@ pub(crate) async fn sluice<E: LoadEvent>(
             samples
         })
     };
-    let producers: Vec<_> = (0..workload.producers)
-        .map(|p| {
-            let workload = workload.clone();
-            let config = workload.producer_config::<E>(topic);
-            let (sent, consumed) = (Arc::clone(&sent), Arc::clone(&consumed));
-            tokio::spawn(async move {
-                let producer = Producer::builder(config).build()?;
-                let pacer = Pacer {
-                    started,
-                    interval: Duration::from_micros(workload.interval_us()),
-                    max_lag: workload.max_lag,
-                };
-                let keys = keys(workload.keys);
-                let mut errors = 0u64;
-                let mut pending = VecDeque::new();
-                for sequence in (p as u64..workload.events).step_by(workload.producers) {
-                    pacer.wait(sequence, &sent, &consumed).await;
-                    let key = &keys[(sequence % workload.keys) as usize];
-                    let event = E::generate(sequence, key, workload.payload_bytes);
-                    match producer.enqueue(event).await {
-                        Ok(delivery) => pending.push_back(delivery),
-                        Err(_) => errors += 1,
-                    }
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    // Collect finished deliveries as we go.
-                    while pending.len() > 50_000 {
-                        if let Some(delivery) = pending.pop_front()
-                            && delivery.wait().await.is_err()
-                        {
-                            errors += 1;
-                        }
-                    }
-                }
-                for delivery in pending {
-                    if delivery.wait().await.is_err() {
-                        errors += 1;
-                    }
-                }
-                producer.shutdown(Duration::from_secs(30)).await?;
-                anyhow::Ok(errors)
-            })
-        })
-        .collect();
-    let timing = finish(workload, started, producers, &check).await?;
-    done.store(true, Ordering::Relaxed);
+    let timing = produce_all::<E>(
+        workload,
+        topic,
+        &measurement,
+        &check,
+        &consumed,
+        Sender::sluice::<E>,
+    )
+    .await?;
     let lag = lag_sampler.await?;
     progress.await?;
     for (stop, run) in members {
@@ -527,6 +664,7 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
     let consumed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let assigned = Arc::new(AtomicU64::new(0));
+    let token_provider = workload.kafka.security.token_provider()?;
     let consumers: Vec<_> = (0..workload.consumers)
         .map(|_| {
             let (check, consumed, stop, assigned) = (
@@ -536,12 +674,13 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
                 Arc::clone(&assigned),
             );
             let (kafka, topic) = (workload.consumer_kafka(), topic.to_owned());
+            let context = TokenContext::new(token_provider.clone());
             std::thread::spawn(move || -> anyhow::Result<()> {
-                let consumer: BaseConsumer = kafka
+                let consumer: BaseConsumer<TokenContext> = kafka
                     .client_config()
                     .set("group.id", format!("{topic}.group"))
                     .set("auto.offset.reset", "earliest")
-                    .create()?;
+                    .create_with_context(context)?;
                 consumer.subscribe(&[&topic])?;
                 let deserializer = Deserializer::new(registry()).with_max_record_bytes(usize::MAX);
                 let mut counted = false;
@@ -576,84 +715,18 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while assigned.load(Ordering::Relaxed) < workload.partitions as u64 {
-        if Instant::now() > deadline {
-            bail!("the raw consumers were not assigned every partition within 2 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_assignment(workload, || assigned.load(Ordering::Relaxed) as usize).await?;
 
-    warm_up::<E>(workload, topic, &check).await?;
-    let started = Instant::now();
-    check
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .start_schedule(workload.interval_us());
-    let sent = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let progress = progress(
-        started,
-        Arc::clone(&sent),
-        Arc::clone(&check),
-        Vec::new(),
-        Arc::clone(&done),
-    );
-    let producers: Vec<_> = (0..workload.producers)
-        .map(|p| {
-            let workload = workload.clone();
-            let config = workload.producer_config::<E>(topic);
-            let topic = topic.to_owned();
-            let (sent, consumed) = (Arc::clone(&sent), Arc::clone(&consumed));
-            tokio::spawn(async move {
-                let producer: FutureProducer = config.librdkafka_config().create()?;
-                let serializer = Serializer::new().with_max_record_bytes(usize::MAX);
-                let pacer = Pacer {
-                    started,
-                    interval: Duration::from_micros(workload.interval_us()),
-                    max_lag: workload.max_lag,
-                };
-                let keys = keys(workload.keys);
-                let mut errors = 0u64;
-                let mut pending = VecDeque::new();
-                for sequence in (p as u64..workload.events).step_by(workload.producers) {
-                    pacer.wait(sequence, &sent, &consumed).await;
-                    let key = &keys[(sequence % workload.keys) as usize];
-                    let event = E::generate(sequence, key, workload.payload_bytes);
-                    let value = serializer.encode(&event)?;
-                    let mut record = FutureRecord::to(&topic).key(key.as_str()).payload(&value);
-                    loop {
-                        match producer.send_result(record) {
-                            Ok(delivery) => {
-                                pending.push_back(delivery);
-                                break;
-                            }
-                            Err((_, returned)) => {
-                                record = returned;
-                                tokio::time::sleep(Duration::from_millis(1)).await;
-                            }
-                        }
-                    }
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    while pending.len() > 50_000 {
-                        if let Some(delivery) = pending.pop_front()
-                            && !matches!(delivery.await, Ok(Ok(_)))
-                        {
-                            errors += 1;
-                        }
-                    }
-                }
-                for delivery in pending {
-                    if !matches!(delivery.await, Ok(Ok(_))) {
-                        errors += 1;
-                    }
-                }
-                anyhow::Ok(errors)
-            })
-        })
-        .collect();
-    let timing = finish(workload, started, producers, &check).await?;
-    done.store(true, Ordering::Relaxed);
+    let (measurement, progress) = begin::<E>(workload, topic, &check, Vec::new()).await?;
+    let timing = produce_all::<E>(
+        workload,
+        topic,
+        &measurement,
+        &check,
+        &consumed,
+        Sender::raw::<E>,
+    )
+    .await?;
     progress.await?;
     stop.store(true, Ordering::Relaxed);
     for consumer in consumers {
