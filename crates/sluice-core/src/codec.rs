@@ -62,7 +62,7 @@ impl<E: Event + ProtobufMessage> Codec<E> for ProtobufCodec<E> {
         }
         E::decode(message).map_err(|e| DecodeError::Malformed {
             format: Format::Protobuf,
-            subject: E::SUBJECT,
+            subject: E::SUBJECT.into(),
             len: body.len(),
             reason: e.to_string(),
         })
@@ -93,7 +93,7 @@ impl<E: Event + AvroRecord> Codec<E> for AvroCodec<E> {
     fn decode(body: &[u8], writer: &RegisteredSchema) -> Result<E, DecodeError> {
         let malformed = |reason: String| DecodeError::Malformed {
             format: Format::Avro,
-            subject: E::SUBJECT,
+            subject: E::SUBJECT.into(),
             len: body.len(),
             reason,
         };

@@ -29,7 +29,7 @@ pub enum DecodeError {
     #[error("{format} payload for {subject} ({len} bytes) does not decode: {reason}")]
     Malformed {
         format: Format,
-        subject: &'static str,
+        subject: std::borrow::Cow<'static, str>,
         len: usize,
         reason: String,
     },
@@ -111,6 +111,13 @@ pub enum RegistryError {
     DuplicateVersion { subject: String, version: u32 },
     #[error("{subject} version {version} (id {id}) has an invalid Avro schema: {reason}")]
     InvalidAvro {
+        subject: String,
+        version: u32,
+        id: u32,
+        reason: String,
+    },
+    #[error("{subject} version {version} (id {id}) has an invalid Protobuf schema: {reason}")]
+    InvalidProtobuf {
         subject: String,
         version: u32,
         id: u32,

@@ -29,6 +29,7 @@ pub mod codec;
 pub mod envelope;
 pub mod error;
 pub mod event;
+pub mod json;
 pub mod registry;
 pub mod serde;
 pub mod wire;

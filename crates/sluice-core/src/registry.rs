@@ -88,6 +88,7 @@ pub struct RegisteredSchema {
     pub format: Format,
     pub schema: String,
     avro: Option<apache_avro::Schema>,
+    protobuf: Option<crate::json::ProtoModel>,
 }
 
 impl RegisteredSchema {
@@ -111,6 +112,19 @@ impl RegisteredSchema {
             })?),
             Format::Protobuf => None,
         };
+        let protobuf = match format {
+            Format::Protobuf => {
+                Some(crate::json::ProtoModel::parse(&schema).map_err(|reason| {
+                    RegistryError::InvalidProtobuf {
+                        subject: subject.clone(),
+                        version,
+                        id,
+                        reason,
+                    }
+                })?)
+            }
+            Format::Avro => None,
+        };
         Ok(Self {
             id,
             subject,
@@ -118,12 +132,18 @@ impl RegisteredSchema {
             format,
             schema,
             avro,
+            protobuf,
         })
     }
 
     /// The parsed schema, for Avro entries.
     pub fn avro_schema(&self) -> Option<&apache_avro::Schema> {
         self.avro.as_ref()
+    }
+
+    /// The indexed form of a Protobuf entry, for rendering it as JSON.
+    pub(crate) fn protobuf_model(&self) -> Option<&crate::json::ProtoModel> {
+        self.protobuf.as_ref()
     }
 }
 

@@ -120,6 +120,25 @@ impl<'r> Deserializer<'r> {
         E::Codec::decode(frame.body, schema)
     }
 
+    /// Renders `value`, whatever registered type it holds, as JSON (see
+    /// [`crate::json`] for the mapping).
+    pub fn to_json(&self, value: &[u8]) -> Result<serde_json::Value, DecodeError> {
+        if value.len() > self.max_record_bytes {
+            return Err(DecodeError::Oversize {
+                size: value.len(),
+                limit: self.max_record_bytes,
+            });
+        }
+        let frame = wire::read_header(value)?;
+        let schema = self
+            .registry
+            .get(frame.schema_id)
+            .ok_or(DecodeError::UnknownSchemaId {
+                id: frame.schema_id,
+            })?;
+        crate::json::render(schema, frame.body)
+    }
+
     /// Decodes `value` as an `E`, first checking that the record's `ce_type`
     /// header, when it has one, names `E`.
     pub fn decode_typed<E: Event>(

@@ -108,7 +108,7 @@ pub fn read_message_indexes(body: &[u8]) -> Result<(MessageIndexes, &[u8]), Deco
         .filter(|&c| c <= MAX_MESSAGE_DEPTH)
         .ok_or_else(|| DecodeError::Malformed {
             format: crate::Format::Protobuf,
-            subject: "message indexes",
+            subject: "message indexes".into(),
             len: body.len(),
             reason: format!("message index count {count} is not between 0 and {MAX_MESSAGE_DEPTH}"),
         })?;
@@ -146,7 +146,7 @@ fn read_zigzag(input: &mut &[u8], frame_len: usize) -> Result<i32, DecodeError> 
     }
     Err(DecodeError::Malformed {
         format: crate::Format::Protobuf,
-        subject: "message indexes",
+        subject: "message indexes".into(),
         len: frame_len,
         reason: "varint longer than 5 bytes".to_owned(),
     })

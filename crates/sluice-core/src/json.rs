@@ -1,0 +1,483 @@
+//! Record values rendered as JSON, driven by the registered schema of each
+//! record — no generated type needed, so a bridge or a CLI can show any
+//! registered event.
+//!
+//! - **Protobuf** follows the proto3 JSON mapping: lowerCamelCase field
+//!   names, 64-bit integers as strings, bytes as standard base64, enums by
+//!   name (by number when the value is not in the schema), maps as objects,
+//!   `NaN`/`Infinity` as strings. Only what is on the wire appears: proto3
+//!   does not write fields holding their default value. Unknown fields are
+//!   skipped, as a proto3 reader would.
+//! - **Avro** renders a datum as plain JSON: records and maps as objects,
+//!   unions as the value of the branch (not Avro's `{"type": value}`
+//!   wrapping), enums by symbol, bytes and fixed as standard base64.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+
+use crate::error::DecodeError;
+use crate::event::Format;
+use crate::registry::RegisteredSchema;
+use crate::wire;
+
+/// Nesting deeper than this is refused rather than followed.
+const MAX_DEPTH: usize = 64;
+
+/// Renders a record value (framed: magic byte, schema id, body) as JSON.
+pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, DecodeError> {
+    let malformed = |reason: String| DecodeError::Malformed {
+        format: schema.format,
+        subject: Cow::Owned(schema.subject.clone()),
+        len: body.len(),
+        reason,
+    };
+    match schema.format {
+        Format::Protobuf => {
+            let model = schema
+                .protobuf_model()
+                .ok_or_else(|| malformed("no Protobuf model for this schema".to_owned()))?;
+            let (_indexes, message) = wire::read_message_indexes(body)?;
+            model.render(message).map_err(malformed)
+        }
+        Format::Avro => {
+            let avro = schema
+                .avro_schema()
+                .ok_or_else(|| malformed("no Avro schema for this schema".to_owned()))?;
+            crate::avro_guard::check(avro, body).map_err(malformed)?;
+            let mut reader = body;
+            let datum = apache_avro::from_avro_datum(avro, &mut reader, None)
+                .map_err(|e| malformed(e.to_string()))?;
+            if !reader.is_empty() {
+                return Err(malformed(format!(
+                    "{} bytes left after the datum",
+                    reader.len()
+                )));
+            }
+            avro_to_json(datum, 0).map_err(malformed)
+        }
+    }
+}
+
+fn avro_to_json(value: apache_avro::types::Value, depth: usize) -> Result<Value, String> {
+    use apache_avro::types::Value as Avro;
+    if depth > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    Ok(match value {
+        Avro::Bytes(bytes) | Avro::Fixed(_, bytes) => Value::String(base64(&bytes)),
+        Avro::Float(f) => float(f64::from(f)),
+        Avro::Double(d) => float(d),
+        Avro::Union(_, inner) => avro_to_json(*inner, depth + 1)?,
+        Avro::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| avro_to_json(v, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Avro::Map(items) => Value::Object(
+            items
+                .into_iter()
+                .map(|(k, v)| Ok((k, avro_to_json(v, depth + 1)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        Avro::Record(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| Ok((k, avro_to_json(v, depth + 1)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => Value::try_from(other).map_err(|e| e.to_string())?,
+    })
+}
+
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn float(f: f64) -> Value {
+    match Number::from_f64(f) {
+        Some(n) => Value::Number(n),
+        None if f.is_nan() => Value::String("NaN".to_owned()),
+        None if f > 0.0 => Value::String("Infinity".to_owned()),
+        None => Value::String("-Infinity".to_owned()),
+    }
+}
+
+/// A registered Protobuf schema (the registry's JSON form), indexed for
+/// decoding.
+#[derive(Debug)]
+pub(crate) struct ProtoModel {
+    root: String,
+    messages: HashMap<String, MessageModel>,
+    enums: HashMap<String, HashMap<i32, String>>,
+}
+
+#[derive(Debug)]
+struct MessageModel {
+    fields: HashMap<u32, FieldModel>,
+    /// A `map<K, V>` field's entry type: fields `key` = 1 and `value` = 2.
+    is_map_entry: bool,
+}
+
+#[derive(Debug)]
+struct FieldModel {
+    json_name: String,
+    repeated: bool,
+    kind: Kind,
+    type_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Double,
+    Float,
+    Int32,
+    Int64,
+    Uint32,
+    Uint64,
+    Sint32,
+    Sint64,
+    Fixed32,
+    Fixed64,
+    Sfixed32,
+    Sfixed64,
+    Bool,
+    String,
+    Bytes,
+    Enum,
+    Message,
+}
+
+impl Kind {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "double" => Kind::Double,
+            "float" => Kind::Float,
+            "int32" => Kind::Int32,
+            "int64" => Kind::Int64,
+            "uint32" => Kind::Uint32,
+            "uint64" => Kind::Uint64,
+            "sint32" => Kind::Sint32,
+            "sint64" => Kind::Sint64,
+            "fixed32" => Kind::Fixed32,
+            "fixed64" => Kind::Fixed64,
+            "sfixed32" => Kind::Sfixed32,
+            "sfixed64" => Kind::Sfixed64,
+            "bool" => Kind::Bool,
+            "string" => Kind::String,
+            "bytes" => Kind::Bytes,
+            "enum" => Kind::Enum,
+            "message" | "group" => Kind::Message,
+            _ => return None,
+        })
+    }
+
+    /// The wire type a single value of this kind is written with.
+    fn wire_type(self) -> u8 {
+        match self {
+            Kind::Double | Kind::Fixed64 | Kind::Sfixed64 => 1,
+            Kind::Float | Kind::Fixed32 | Kind::Sfixed32 => 5,
+            Kind::String | Kind::Bytes | Kind::Message => 2,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SchemaJson {
+    root: String,
+    messages: Vec<MessageJson>,
+    #[serde(default)]
+    enums: Vec<EnumJson>,
+}
+
+#[derive(Deserialize)]
+struct MessageJson {
+    name: String,
+    fields: Vec<FieldJson>,
+}
+
+#[derive(Deserialize)]
+struct FieldJson {
+    number: u32,
+    name: String,
+    label: String,
+    #[serde(rename = "type")]
+    kind: String,
+    type_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EnumJson {
+    name: String,
+    values: HashMap<String, i32>,
+}
+
+/// proto3 JSON names: `size_bytes` → `sizeBytes`.
+fn json_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ProtoModel {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let schema: SchemaJson = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut messages = HashMap::new();
+        for message in schema.messages {
+            let mut fields = HashMap::new();
+            for field in &message.fields {
+                let kind = Kind::parse(&field.kind).ok_or_else(|| {
+                    format!("field {}: unknown type {:?}", field.name, field.kind)
+                })?;
+                if matches!(kind, Kind::Enum | Kind::Message) && field.type_name.is_none() {
+                    return Err(format!("field {} has no type name", field.name));
+                }
+                fields.insert(
+                    field.number,
+                    FieldModel {
+                        json_name: json_name(&field.name),
+                        repeated: field.label == "repeated",
+                        kind,
+                        type_name: field.type_name.clone(),
+                    },
+                );
+            }
+            let is_map_entry = message.name.ends_with("Entry")
+                && message.fields.len() == 2
+                && message
+                    .fields
+                    .iter()
+                    .any(|f| f.number == 1 && f.name == "key")
+                && message
+                    .fields
+                    .iter()
+                    .any(|f| f.number == 2 && f.name == "value");
+            messages.insert(
+                message.name,
+                MessageModel {
+                    fields,
+                    is_map_entry,
+                },
+            );
+        }
+        if !messages.contains_key(&schema.root) {
+            return Err(format!("root message {} is not described", schema.root));
+        }
+        let enums = schema
+            .enums
+            .into_iter()
+            .map(|e| (e.name, e.values.into_iter().map(|(k, v)| (v, k)).collect()))
+            .collect();
+        Ok(Self {
+            root: schema.root,
+            messages,
+            enums,
+        })
+    }
+
+    fn render(&self, bytes: &[u8]) -> Result<Value, String> {
+        self.message(&self.root, bytes, 0).map(Value::Object)
+    }
+
+    fn message(
+        &self,
+        name: &str,
+        mut input: &[u8],
+        depth: usize,
+    ) -> Result<Map<String, Value>, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        let model = self
+            .messages
+            .get(name)
+            .ok_or_else(|| format!("message {name} is not described"))?;
+        let mut out = Map::new();
+        while !input.is_empty() {
+            let key = varint(&mut input)?;
+            let number = u32::try_from(key >> 3).map_err(|_| "field number out of range")?;
+            let wire_type = (key & 7) as u8;
+            let Some(field) = model.fields.get(&number) else {
+                skip(&mut input, wire_type)?;
+                continue;
+            };
+            let at = |e: String| format!("field {} ({number}): {e}", field.json_name);
+            let packable = field.kind.wire_type() != 2;
+            if field.repeated && packable && wire_type == 2 {
+                let mut packed = length_delimited(&mut input).map_err(at)?;
+                let list = out
+                    .entry(field.json_name.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                while !packed.is_empty() {
+                    let value = self
+                        .scalar(field, field.kind.wire_type(), &mut packed, depth)
+                        .map_err(at)?;
+                    if let Value::Array(list) = list {
+                        list.push(value);
+                    }
+                }
+                continue;
+            }
+            if wire_type != field.kind.wire_type() {
+                return Err(at(format!(
+                    "wire type {wire_type}, expected {}",
+                    field.kind.wire_type()
+                )));
+            }
+            let value = self
+                .scalar(field, wire_type, &mut input, depth)
+                .map_err(at)?;
+            let entry_type = field
+                .type_name
+                .as_deref()
+                .and_then(|t| self.messages.get(t))
+                .filter(|m| m.is_map_entry && field.repeated);
+            if entry_type.is_some() {
+                let Value::Object(mut entry) = value else {
+                    unreachable!("a message renders as an object")
+                };
+                let key = match entry.remove("key") {
+                    Some(Value::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let value = entry.remove("value").unwrap_or(Value::Null);
+                if let Value::Object(map) = out
+                    .entry(field.json_name.clone())
+                    .or_insert_with(|| Value::Object(Map::new()))
+                {
+                    map.insert(key, value);
+                }
+            } else if field.repeated {
+                if let Value::Array(list) = out
+                    .entry(field.json_name.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    list.push(value);
+                }
+            } else {
+                out.insert(field.json_name.clone(), value);
+            }
+        }
+        Ok(out)
+    }
+
+    fn scalar(
+        &self,
+        field: &FieldModel,
+        wire_type: u8,
+        input: &mut &[u8],
+        depth: usize,
+    ) -> Result<Value, String> {
+        debug_assert_eq!(wire_type, field.kind.wire_type());
+        Ok(match field.kind {
+            Kind::Double => float(f64::from_le_bytes(fixed::<8>(input)?)),
+            Kind::Float => float(f64::from(f32::from_le_bytes(fixed::<4>(input)?))),
+            Kind::Fixed64 => Value::String(u64::from_le_bytes(fixed::<8>(input)?).to_string()),
+            Kind::Sfixed64 => Value::String(i64::from_le_bytes(fixed::<8>(input)?).to_string()),
+            Kind::Fixed32 => Value::from(u32::from_le_bytes(fixed::<4>(input)?)),
+            Kind::Sfixed32 => Value::from(i32::from_le_bytes(fixed::<4>(input)?)),
+            Kind::Int32 => Value::from(varint(input)? as i32),
+            Kind::Int64 => Value::String((varint(input)? as i64).to_string()),
+            Kind::Uint32 => Value::from(varint(input)? as u32),
+            Kind::Uint64 => Value::String(varint(input)?.to_string()),
+            Kind::Sint32 => {
+                let n = varint(input)? as u32;
+                Value::from(((n >> 1) as i32) ^ -((n & 1) as i32))
+            }
+            Kind::Sint64 => {
+                let n = varint(input)?;
+                Value::String((((n >> 1) as i64) ^ -((n & 1) as i64)).to_string())
+            }
+            Kind::Bool => Value::Bool(varint(input)? != 0),
+            Kind::Enum => {
+                let number = varint(input)? as i32;
+                let name = field
+                    .type_name
+                    .as_deref()
+                    .and_then(|t| self.enums.get(t))
+                    .and_then(|values| values.get(&number));
+                match name {
+                    Some(name) => Value::String(name.clone()),
+                    None => Value::from(number),
+                }
+            }
+            Kind::String => {
+                let bytes = length_delimited(input)?;
+                Value::String(
+                    std::str::from_utf8(bytes)
+                        .map_err(|e| format!("string is not UTF-8: {e}"))?
+                        .to_owned(),
+                )
+            }
+            Kind::Bytes => Value::String(base64(length_delimited(input)?)),
+            Kind::Message => {
+                let bytes = length_delimited(input)?;
+                let name = field.type_name.as_deref().unwrap_or_default();
+                Value::Object(self.message(name, bytes, depth + 1)?)
+            }
+        })
+    }
+}
+
+fn varint(input: &mut &[u8]) -> Result<u64, String> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let Some((&byte, rest)) = input.split_first() else {
+            return Err("truncated varint".to_owned());
+        };
+        *input = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("varint longer than 10 bytes".to_owned())
+}
+
+fn fixed<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], String> {
+    if input.len() < N {
+        return Err(format!("truncated: {N} bytes needed, {} left", input.len()));
+    }
+    let (head, rest) = input.split_at(N);
+    *input = rest;
+    Ok(head.try_into().expect("split at N"))
+}
+
+fn length_delimited<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let len = usize::try_from(varint(input)?).map_err(|_| "length out of range")?;
+    if input.len() < len {
+        return Err(format!(
+            "truncated: {len} bytes announced, {} left",
+            input.len()
+        ));
+    }
+    let (head, rest) = input.split_at(len);
+    *input = rest;
+    Ok(head)
+}
+
+fn skip(input: &mut &[u8], wire_type: u8) -> Result<(), String> {
+    match wire_type {
+        0 => varint(input).map(drop),
+        1 => fixed::<8>(input).map(drop),
+        2 => length_delimited(input).map(drop),
+        5 => fixed::<4>(input).map(drop),
+        other => Err(format!("unsupported wire type {other}")),
+    }
+}

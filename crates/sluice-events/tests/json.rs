@@ -1,0 +1,129 @@
+//! Records rendered as JSON from their registered schema, without the
+//! generated types.
+
+use proptest::prelude::*;
+use serde_json::json;
+use sluice_core::{DecodeError, Deserializer, Serializer};
+use sluice_events::registry;
+use sluice_events::samples::{self, Seed};
+
+fn to_json(value: &[u8]) -> Result<serde_json::Value, DecodeError> {
+    Deserializer::new(registry()).to_json(value)
+}
+
+#[test]
+fn protobuf_follows_the_proto3_json_mapping() {
+    let event = samples::proto_email_received(&Seed::default());
+    let value = Serializer::new().encode(&event).unwrap();
+    assert_eq!(
+        to_json(&value).unwrap(),
+        json!({
+            "metadata": {
+                "eventId": "evt-1",
+                "tenantId": "tenant-1",
+                "correlationId": "corr-email-1",
+                "causationId": "cause-1",
+                "occurredAtMs": "1764000000000",
+                "schemaVersion": 1
+            },
+            "emailId": "email-1",
+            "mailboxId": "inbox",
+            "from": "alice@example.com",
+            "to": ["bob@example.com", "carol@example.com"],
+            "subject": "Quarterly report",
+            "sizeBytes": "48213",
+            "attachments": [
+                {
+                    "filename": "report.pdf",
+                    "contentType": "application/pdf",
+                    "sizeBytes": "40000",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                },
+                {
+                    "filename": "logo.png",
+                    "contentType": "image/png",
+                    "sizeBytes": "2048",
+                    "sha256": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+                }
+            ],
+            "headers": {"x-spam": "no", "list-id": "ops"}
+        })
+    );
+}
+
+#[test]
+fn protobuf_enums_render_by_name_and_defaults_are_left_out() {
+    let event = samples::proto_email_validated(&Seed::default());
+    let value = Serializer::new().encode(&event).unwrap();
+    let rendered = to_json(&value).unwrap();
+    assert_eq!(rendered["verdict"], "VERDICT_SPAM");
+    assert_eq!(rendered["spamScore"], 7.25);
+    // `detail` is empty in the first check: proto3 does not write it.
+    assert_eq!(
+        rendered["checks"],
+        json!([
+            {"name": "spf", "passed": true},
+            {"name": "dkim", "detail": "signature mismatch"}
+        ])
+    );
+}
+
+#[test]
+fn avro_renders_as_plain_json() {
+    let event = samples::avro_email_validated(&Seed::default());
+    let value = Serializer::new().encode(&event).unwrap();
+    let rendered = to_json(&value).unwrap();
+    assert_eq!(rendered["email_id"], "email-1");
+    assert_eq!(rendered["verdict"], "VERDICT_SPAM");
+    assert_eq!(
+        rendered["metadata"]["occurred_at_ms"],
+        1_764_000_000_000_i64
+    );
+
+    let event = samples::avro_email_received(&Seed::default());
+    let value = Serializer::new().encode(&event).unwrap();
+    let rendered = to_json(&value).unwrap();
+    assert_eq!(rendered["size_bytes"], 48_213);
+    assert_eq!(
+        rendered["headers"],
+        json!({"x-spam": "no", "list-id": "ops"})
+    );
+    assert_eq!(rendered["attachments"][1]["filename"], "logo.png");
+}
+
+#[test]
+fn bad_bytes_are_typed_errors() {
+    let event = samples::proto_email_received(&Seed::default());
+    let value = Serializer::new().encode(&event).unwrap();
+
+    let mut unknown = value.clone();
+    unknown[1..5].copy_from_slice(&999_u32.to_be_bytes());
+    assert!(matches!(
+        to_json(&unknown),
+        Err(DecodeError::UnknownSchemaId { id: 999 })
+    ));
+
+    let truncated = &value[..value.len() - 3];
+    let error = to_json(truncated).unwrap_err();
+    assert_eq!(error.class(), "malformed_payload", "{error}");
+
+    let mut wrong = value.clone();
+    wrong[0] = 7;
+    assert_eq!(to_json(&wrong).unwrap_err().class(), "wrong_magic_byte");
+
+    let avro = Serializer::new()
+        .encode(&samples::avro_email_received(&Seed::default()))
+        .unwrap();
+    let error = to_json(&avro[..avro.len() - 1]).unwrap_err();
+    assert_eq!(error.class(), "malformed_payload", "{error}");
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bodies_never_panic(id in 1_u32..=10, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut value = vec![0];
+        value.extend_from_slice(&id.to_be_bytes());
+        value.extend_from_slice(&body);
+        let _ = to_json(&value);
+    }
+}
