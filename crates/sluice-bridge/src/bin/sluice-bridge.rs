@@ -1,0 +1,57 @@
+//! `sluice-bridge --config FILE`: moves records from Kafka to EventBridge and
+//! SQS as the file's routes say, serves `/health` and `/ready`, and shuts
+//! down gracefully on SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use sluice_bridge::http::Endpoints;
+use sluice_bridge::{Bridge, BridgeConfig};
+use sluice_core::SchemaRegistry;
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The bridge configuration (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// The schema registry manifest, to render events as JSON.
+    #[arg(long, default_value = "registry/manifest.toml")]
+    registry: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = BridgeConfig::load(&args.config)?;
+    let registry: &'static SchemaRegistry = Box::leak(Box::new(
+        SchemaRegistry::load(&args.registry)
+            .with_context(|| format!("cannot load the registry {}", args.registry.display()))?,
+    ));
+    let endpoints = Endpoints::bind(config.http.listen).await?;
+    let bridge = Bridge::start(config, registry, None).await?;
+    if let Some(addr) = endpoints.local_addr() {
+        tracing::info!(%addr, "serving /health and /ready");
+    }
+    tokio::spawn(endpoints.serve(bridge.status()));
+    bridge.run(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,255 @@
+//! Bridges from Kafka topics to Amazon EventBridge and Amazon SQS.
+//!
+//! Each route of the [configuration](BridgeConfig) is a consumer group of
+//! the [`sluice_consumer`] runtime whose handler turns a record into a
+//! `PutEvents` or `SendMessageBatch` entry and waits until AWS accepted it.
+//! Entries are batched up to the AWS limits (10 per call, sizes computed by
+//! AWS's rules) with a linger timer; only failed entries are sent again;
+//! throttling slows the route down. Entries AWS refuses for good, and
+//! records that cannot become an entry (undecodable, too large), go to the
+//! route's DLQ topic with the reason in the `sluice.dlq.*` headers. Since
+//! the runtime commits only finished offsets, an offset is committed only
+//! after AWS accepted every record up to it, or it was dead-lettered.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), sluice_bridge::BridgeError> {
+//! use sluice_bridge::{Bridge, BridgeConfig};
+//!
+//! let config = BridgeConfig::load("bridge.toml".as_ref())?;
+//! let registry = Box::leak(Box::new(
+//!     sluice_core::SchemaRegistry::load("registry/manifest.toml".as_ref()).unwrap(),
+//! ));
+//! let bridge = Bridge::start(config, registry, None).await?;
+//! bridge.run(async { tokio::signal::ctrl_c().await.unwrap() }).await
+//! # }
+//! ```
+
+mod aws;
+mod batch;
+pub mod config;
+mod error;
+mod eventbridge;
+pub mod http;
+mod route;
+mod sqs;
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use sluice_consumer::{Consumer, ConsumerConfig, ConsumerStatus};
+use sluice_core::SchemaRegistry;
+
+pub use config::BridgeConfig;
+pub use error::BridgeError;
+
+use crate::batch::{BatchLimits, Batcher};
+use crate::config::{RouteConfig, quotas};
+use crate::route::{AnyRoute, RouteHandler};
+
+/// Readiness of every route, for `/ready`.
+#[derive(Debug, Clone)]
+pub struct BridgeStatus {
+    routes: Arc<Vec<(String, ConsumerStatus)>>,
+}
+
+impl BridgeStatus {
+    /// Ready when every route's consumer owns at least one partition.
+    pub fn is_ready(&self) -> bool {
+        self.not_ready().is_empty()
+    }
+
+    /// The routes that own no partition yet.
+    pub fn not_ready(&self) -> Vec<&str> {
+        self.routes
+            .iter()
+            .filter(|(_, status)| !status.is_ready())
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// Each route's consumer status (assignment, lag).
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &ConsumerStatus)> {
+        self.routes.iter().map(|(name, status)| (name.as_str(), status))
+    }
+}
+
+/// A bridge whose routes are subscribed and ready to run.
+pub struct Bridge {
+    consumers: Vec<(String, Consumer<AnyRoute>)>,
+    status: BridgeStatus,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    /// Checks every destination (an SQS queue's attributes are read, and
+    /// the smaller of its `MaximumMessageSize` and the configured limit is
+    /// kept), creates the routes' consumers and subscribes them.
+    ///
+    /// AWS settings come from `sdk_config` when given, otherwise from the
+    /// standard AWS chain; `[aws]` in the file overrides the region and the
+    /// endpoint either way.
+    pub async fn start(
+        config: BridgeConfig,
+        registry: &'static SchemaRegistry,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Self, BridgeError> {
+        config.validate()?;
+        let sdk = match sdk_config {
+            Some(sdk) => sdk,
+            None => aws_config::defaults(BehaviorVersion::latest()).load().await,
+        };
+        let mut builder = sdk.into_builder();
+        if let Some(region) = &config.aws.region {
+            builder.set_region(Some(aws_config::Region::new(region.clone())));
+        }
+        if let Some(endpoint) = &config.aws.endpoint_url {
+            builder.set_endpoint_url(Some(endpoint.clone()));
+        }
+        let sdk = builder.build();
+        let mut consumers = Vec::new();
+        for route in &config.routes {
+            let handler = Self::handler(route, registry, &sdk).await?;
+            let mut consumer_config = ConsumerConfig::new(
+                config.kafka.clone(),
+                route
+                    .group_id
+                    .clone()
+                    .unwrap_or_else(|| format!("sluice-bridge.{}", route.name)),
+                route.topics.clone(),
+            );
+            consumer_config.max_in_flight_per_partition = route.max_in_flight_per_partition;
+            consumer_config.auto_offset_reset = route.auto_offset_reset.clone();
+            if let Some(dlq) = &route.dlq_topic {
+                consumer_config.dlq.topic = dlq.clone();
+            }
+            let consumer = Consumer::builder(consumer_config)
+                .build(handler)
+                .map_err(|source| BridgeError::Consumer {
+                    route: route.name.clone(),
+                    source: Box::new(source),
+                })?;
+            consumers.push((route.name.clone(), consumer));
+        }
+        let status = BridgeStatus {
+            routes: Arc::new(
+                consumers
+                    .iter()
+                    .map(|(name, c)| (name.clone(), c.status()))
+                    .collect(),
+            ),
+        };
+        Ok(Self { consumers, status })
+    }
+
+    async fn handler(
+        route: &RouteConfig,
+        registry: &'static SchemaRegistry,
+        sdk: &SdkConfig,
+    ) -> Result<AnyRoute, BridgeError> {
+        let batching = route.batching.clone();
+        if let Some(eb) = &route.eventbridge {
+            let limits = BatchLimits {
+                max_entries: eb
+                    .limits
+                    .max_entries
+                    .unwrap_or(quotas::EVENTBRIDGE_MAX_ENTRIES),
+                max_request_bytes: eb
+                    .limits
+                    .max_request_bytes
+                    .unwrap_or(quotas::EVENTBRIDGE_MAX_REQUEST_BYTES),
+            };
+            let max_entry = eb.limits.max_entry_bytes.unwrap_or(limits.max_request_bytes);
+            let sink = Arc::new(eventbridge::EventBridge::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                eb.clone(),
+            ));
+            let batcher = Batcher::start(Arc::clone(&sink), limits, batching);
+            return Ok(AnyRoute::EventBridge(RouteHandler::new(
+                sink,
+                batcher,
+                registry,
+                max_entry.min(limits.max_request_bytes),
+                "PutEvents entry",
+            )));
+        }
+        let sqs = route.sqs.as_ref().expect("validated: one destination");
+        let sink = Arc::new(sqs::Sqs::new(
+            aws_sdk_sqs::Client::new(sdk),
+            sqs.clone(),
+        ));
+        let unusable = |reason: String| BridgeError::Destination {
+            route: route.name.clone(),
+            destination: sqs.queue_url.clone(),
+            reason,
+        };
+        let (queue_max, fifo) = sink.queue_limits().await.map_err(unusable)?;
+        if fifo != sqs.is_fifo() {
+            return Err(unusable(format!(
+                "the queue's FifoQueue attribute is {fifo}, but its URL says otherwise"
+            )));
+        }
+        let limits = BatchLimits {
+            max_entries: sqs.limits.max_entries.unwrap_or(quotas::SQS_MAX_ENTRIES),
+            max_request_bytes: sqs
+                .limits
+                .max_request_bytes
+                .unwrap_or(quotas::SQS_MAX_REQUEST_BYTES),
+        };
+        let max_entry = sqs
+            .limits
+            .max_entry_bytes
+            .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
+            .min(queue_max)
+            .min(limits.max_request_bytes);
+        let batcher = Batcher::start(Arc::clone(&sink), limits, batching);
+        Ok(AnyRoute::Sqs(RouteHandler::new(
+            sink,
+            batcher,
+            registry,
+            max_entry,
+            "SQS message",
+        )))
+    }
+
+    pub fn status(&self) -> BridgeStatus {
+        self.status.clone()
+    }
+
+    /// Runs every route until `shutdown` resolves, then shuts each down
+    /// gracefully (in-flight entries finish, finished offsets committed).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BridgeError> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runs = self.consumers.into_iter().map(|(name, consumer)| {
+            let mut stopped = stopped.clone();
+            async move {
+                let signal = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                consumer
+                    .run(signal)
+                    .await
+                    .map_err(|source| BridgeError::Consumer {
+                        route: name,
+                        source: Box::new(source),
+                    })
+            }
+        });
+        let all = futures::future::join_all(runs);
+        tokio::pin!(all);
+        let results = tokio::select! {
+            results = &mut all => results,
+            () = shutdown => {
+                let _ = stop.send(true);
+                all.await
+            }
+        };
+        results.into_iter().collect()
+    }
+}

@@ -1,0 +1,154 @@
+//! The consumer-runtime handler of a route: one record → one entry, handed
+//! to the route's batcher; the handler returns, and the offset can be
+//! committed, only once AWS accepted the entry or it was dead-lettered.
+
+use std::sync::Arc;
+
+use rdkafka::Message as _;
+use rdkafka::message::Headers as _;
+use sluice_consumer::{Context, HandlerError, RecordHandler};
+use sluice_core::{Deserializer, SchemaRegistry};
+
+use crate::batch::{Batcher, Sink};
+
+/// Builds a destination's entry from a record.
+pub(crate) trait Destination: Sink {
+    /// The entry and its size by the service's own rules.
+    fn entry(&self, record: &Record<'_>) -> Result<(Self::Entry, usize), HandlerError>;
+}
+
+/// A record as destinations see it.
+pub(crate) struct Record<'a> {
+    pub(crate) ctx: &'a Context,
+    registry: &'static SchemaRegistry,
+    max_record_bytes: usize,
+}
+
+impl Record<'_> {
+    pub(crate) fn value(&self) -> &[u8] {
+        self.ctx.record().payload().unwrap_or_default()
+    }
+
+    /// The event rendered as JSON from its registered schema.
+    pub(crate) fn json(&self) -> Result<serde_json::Value, HandlerError> {
+        if self.ctx.record().payload().is_none() {
+            return Err(sluice_kafka::RecordError::NoPayload.into());
+        }
+        Ok(Deserializer::new(self.registry)
+            .with_max_record_bytes(self.max_record_bytes)
+            .to_json(self.value())?)
+    }
+
+    /// A UTF-8 header value.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.ctx
+            .header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every UTF-8 header whose name starts with `prefix`, in record order
+    /// (the last value of a repeated name wins).
+    pub(crate) fn headers_with_prefix(&self, prefix: &str) -> Vec<(&str, &str)> {
+        let mut found: Vec<(&str, &str)> = Vec::new();
+        if let Some(headers) = self.ctx.record().headers() {
+            for header in headers.iter() {
+                let (Some(value), true) = (header.value, header.key.starts_with(prefix)) else {
+                    continue;
+                };
+                let Ok(value) = std::str::from_utf8(value) else {
+                    continue;
+                };
+                match found.iter_mut().find(|(k, _)| *k == header.key) {
+                    Some(slot) => slot.1 = value,
+                    None => found.push((header.key, value)),
+                }
+            }
+        }
+        found
+    }
+
+    /// The CloudEvents id, or the record's coordinates when it has none:
+    /// stable across redeliveries either way.
+    pub(crate) fn event_id(&self) -> String {
+        match self.header(sluice_core::envelope::header::ID) {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => format!(
+                "{}-{}-{}",
+                self.ctx.topic(),
+                self.ctx.partition(),
+                self.ctx.offset()
+            ),
+        }
+    }
+}
+
+pub(crate) struct RouteHandler<D: Destination> {
+    destination: Arc<D>,
+    batcher: Batcher<D::Entry>,
+    registry: &'static SchemaRegistry,
+    max_entry_bytes: usize,
+    max_record_bytes: usize,
+    what: &'static str,
+}
+
+impl<D: Destination> RouteHandler<D> {
+    pub(crate) fn new(
+        destination: Arc<D>,
+        batcher: Batcher<D::Entry>,
+        registry: &'static SchemaRegistry,
+        max_entry_bytes: usize,
+        what: &'static str,
+    ) -> Self {
+        Self {
+            destination,
+            batcher,
+            registry,
+            max_entry_bytes,
+            max_record_bytes: sluice_core::serde::DEFAULT_MAX_RECORD_BYTES,
+            what,
+        }
+    }
+}
+
+impl<D: Destination> RecordHandler for RouteHandler<D> {
+    async fn handle(&self, ctx: &Context) -> Result<(), HandlerError> {
+        let record = Record {
+            ctx,
+            registry: self.registry,
+            max_record_bytes: self.max_record_bytes,
+        };
+        let (entry, size) = self.destination.entry(&record)?;
+        if size > self.max_entry_bytes {
+            return Err(HandlerError::permanent(format!(
+                "the {} is {size} bytes, over the limit of {} bytes",
+                self.what, self.max_entry_bytes
+            ))
+            .with_class("oversize_entry"));
+        }
+        match self.batcher.submit(entry, size).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(rejection)) => Err(HandlerError::permanent(format!(
+                "{}: {}",
+                rejection.code, rejection.message
+            ))
+            .with_class(format!("aws.{}", rejection.code))),
+            Err(_) => Err(HandlerError::retriable("the bridge is stopping")),
+        }
+    }
+}
+
+/// A handler of either destination, so that every route runs the same
+/// consumer type.
+pub(crate) enum AnyRoute {
+    EventBridge(RouteHandler<crate::eventbridge::EventBridge>),
+    Sqs(RouteHandler<crate::sqs::Sqs>),
+}
+
+impl RecordHandler for AnyRoute {
+    async fn handle(&self, ctx: &Context) -> Result<(), HandlerError> {
+        match self {
+            AnyRoute::EventBridge(h) => h.handle(ctx).await,
+            AnyRoute::Sqs(h) => h.handle(ctx).await,
+        }
+    }
+}
