@@ -45,7 +45,10 @@ pub(crate) enum CallError {
     Unavailable(String),
     /// The request's content was refused: sent again one entry per call,
     /// so that only the entries at fault are dead-lettered.
-    Rejected { code: String, message: String },
+    Rejected {
+        code: String,
+        message: String,
+    },
 }
 
 /// Why AWS will not take an entry.
@@ -408,7 +411,10 @@ mod tests {
         }))
         .await;
         for call in sink.calls.lock().unwrap().iter() {
-            let bytes: usize = call.iter().map(|n| 10 * (1 + ((n - 1) / 10) as usize % 4)).sum();
+            let bytes: usize = call
+                .iter()
+                .map(|n| 10 * (1 + ((n - 1) / 10) as usize % 4))
+                .sum();
             assert!(bytes <= 100, "{call:?} is {bytes} bytes");
         }
     }
@@ -435,8 +441,7 @@ mod tests {
             max_request_bytes: 1000,
         };
         let batcher = Batcher::start(Arc::clone(&sink), limits, config());
-        let results =
-            futures::future::join_all((10..20_u32).map(|n| batcher.submit(n, 1))).await;
+        let results = futures::future::join_all((10..20_u32).map(|n| batcher.submit(n, 1))).await;
         for (n, result) in (10..20_u32).zip(results) {
             let result = result.expect("running");
             if n == 13 {

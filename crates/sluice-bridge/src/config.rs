@@ -286,8 +286,7 @@ impl BridgeConfig {
             if route.max_in_flight_per_partition == 0 {
                 return fail(format!("route {name:?}: max_in_flight_per_partition is 0"));
             }
-            if route.batching.max_batches_in_flight == 0 || route.batching.max_entry_attempts == 0
-            {
+            if route.batching.max_batches_in_flight == 0 || route.batching.max_entry_attempts == 0 {
                 return fail(format!(
                     "route {name:?}: batching.max_batches_in_flight and max_entry_attempts must be at least 1"
                 ));

@@ -69,7 +69,9 @@ impl BridgeStatus {
 
     /// Each route's consumer status (assignment, lag).
     pub fn routes(&self) -> impl Iterator<Item = (&str, &ConsumerStatus)> {
-        self.routes.iter().map(|(name, status)| (name.as_str(), status))
+        self.routes
+            .iter()
+            .map(|(name, status)| (name.as_str(), status))
     }
 }
 
@@ -165,7 +167,10 @@ impl Bridge {
                     .max_request_bytes
                     .unwrap_or(quotas::EVENTBRIDGE_MAX_REQUEST_BYTES),
             };
-            let max_entry = eb.limits.max_entry_bytes.unwrap_or(limits.max_request_bytes);
+            let max_entry = eb
+                .limits
+                .max_entry_bytes
+                .unwrap_or(limits.max_request_bytes);
             let sink = Arc::new(eventbridge::EventBridge::new(
                 aws_sdk_eventbridge::Client::new(sdk),
                 eb.clone(),
@@ -180,10 +185,7 @@ impl Bridge {
             )));
         }
         let sqs = route.sqs.as_ref().expect("validated: one destination");
-        let sink = Arc::new(sqs::Sqs::new(
-            aws_sdk_sqs::Client::new(sdk),
-            sqs.clone(),
-        ));
+        let sink = Arc::new(sqs::Sqs::new(aws_sdk_sqs::Client::new(sdk), sqs.clone()));
         let unusable = |reason: String| BridgeError::Destination {
             route: route.name.clone(),
             destination: sqs.queue_url.clone(),

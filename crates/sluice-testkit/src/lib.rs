@@ -4,6 +4,7 @@
 //!   no ports to manage; the default for fast tests and the demo.
 //! - [`Tansu`]: a real Kafka-protocol broker in a child process, on a free
 //!   loopback port, with in-memory storage, killed on drop.
+//! - [`Moto`]: moto's server standing in for AWS APIs, on a free port.
 //! - [`TestBroker`]: either of them behind one interface, so a test can run
 //!   on both.
 //!
@@ -13,12 +14,14 @@
 
 mod admin;
 mod mock;
+mod moto;
 mod tansu;
 
 use std::time::Duration;
 
 pub use admin::{create_topic, wait_for_topic};
 pub use mock::MockKafka;
+pub use moto::{MOTO_REGION, Moto, sdk_config_for};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
 
 /// Why a test broker could not be started or used.
@@ -29,6 +32,10 @@ pub enum TestkitError {
         "the Tansu binary was not found (looked at {looked_at}); run `make tansu` or set SLUICE_TANSU"
     )]
     TansuMissing { looked_at: String },
+    #[error(
+        "moto_server was not found (looked at {looked_at}); run `make venv` and set SLUICE_PYTHON, or set SLUICE_MOTO"
+    )]
+    MotoMissing { looked_at: String },
     #[error("cannot start {what}: {source}")]
     Spawn {
         what: String,

@@ -1,0 +1,365 @@
+//! Shared by the bridge's integration tests: Tansu for Kafka, moto for AWS,
+//! sequenced events, and reading results back from SQS and Kafka.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sluice_bridge::{Bridge, BridgeConfig};
+use sluice_core::Event;
+use sluice_events::proto::EmailReceived;
+use sluice_events::samples::{self, Seed};
+use sluice_kafka::KafkaConfig;
+use sluice_producer::{Producer, ProducerConfig};
+use sluice_testkit::{Moto, Tansu, create_topic};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SOURCE: &str = "sluice.tests";
+
+/// Kafka (Tansu) and AWS (moto), both on free ports.
+pub struct Env {
+    pub tansu: Tansu,
+    pub moto: Moto,
+}
+
+impl Env {
+    pub async fn start() -> anyhow::Result<Self> {
+        let tansu = Tansu::start().await?;
+        let moto = Moto::start().await?;
+        Ok(Self { tansu, moto })
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.tansu.bootstrap_servers()
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.moto.sdk_config())
+    }
+
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.moto.sdk_config())
+    }
+
+    /// The topic and its DLQ topic.
+    pub async fn topics(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        create_topic(&self.bootstrap(), topic, partitions).await?;
+        create_topic(&self.bootstrap(), &format!("{topic}.dlq"), 1).await?;
+        Ok(())
+    }
+
+    /// A queue; FIFO when the name ends in `.fifo`. Returns its URL.
+    pub async fn queue(&self, name: &str, attributes: &[(&str, &str)]) -> anyhow::Result<String> {
+        let mut request = self.sqs().create_queue().queue_name(name);
+        if name.ends_with(".fifo") {
+            request = request.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        for (k, v) in attributes {
+            request = request.attributes(QueueAttributeName::from(*k), *v);
+        }
+        let output = request.send().await?;
+        Ok(output.queue_url().context("a queue URL")?.to_owned())
+    }
+
+    pub async fn queue_arn(&self, url: &str) -> anyhow::Result<String> {
+        let output = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        Ok(output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .context("a queue ARN")?
+            .clone())
+    }
+
+    /// Messages in the queue, visible or not.
+    pub async fn queue_depth(&self, url: &str) -> anyhow::Result<usize> {
+        let output = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attributes = output.attributes().context("attributes")?;
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    /// Waits until the queue holds `n` messages, then checks for a while
+    /// that no more arrive.
+    pub async fn wait_for_depth(&self, url: &str, n: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let depth = self.queue_depth(url).await?;
+            ensure!(depth <= n, "{depth} messages in {url}, expected {n}");
+            if depth == n {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "only {depth} of {n} messages reached {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let depth = self.queue_depth(url).await?;
+        ensure!(
+            depth == n,
+            "{depth} messages in {url} after settling, expected {n}"
+        );
+        Ok(())
+    }
+
+    /// Receives and deletes messages until `n` were read; fails on more.
+    pub async fn receive(&self, url: &str, n: usize) -> anyhow::Result<Vec<Message>> {
+        let sqs = self.sqs();
+        let mut messages = Vec::with_capacity(n);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while messages.len() < n {
+            ensure!(
+                Instant::now() < deadline,
+                "only {} of {n} messages received from {url}",
+                messages.len()
+            );
+            let output = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .visibility_timeout(600)
+                .send()
+                .await?;
+            let batch = output.messages().to_vec();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let mut delete = sqs.delete_message_batch().queue_url(url);
+            for (i, message) in batch.iter().enumerate() {
+                delete = delete.entries(
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(message.receipt_handle().unwrap_or_default())
+                        .build()?,
+                );
+            }
+            let deleted = delete.send().await?;
+            ensure!(
+                deleted.failed().is_empty(),
+                "deletes failed: {:?}",
+                deleted.failed()
+            );
+            messages.extend(batch);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let extra = sqs.receive_message().queue_url(url).send().await?;
+        ensure!(
+            extra.messages().is_empty(),
+            "more than {n} messages in {url}"
+        );
+        Ok(messages)
+    }
+}
+
+/// Keys `mbx-0` .. `mbx-{keys-1}`; the sequence number is in the event id.
+pub fn event(sequence: u64, keys: u64) -> EmailReceived {
+    samples::proto_email_received(&Seed {
+        sequence,
+        email_id: &format!("mbx-{}", sequence % keys),
+        ..Seed::default()
+    })
+}
+
+/// The sequence number of an event rendered as JSON (`metadata.eventId`).
+pub fn sequence_of(json: &serde_json::Value) -> anyhow::Result<u64> {
+    json["metadata"]["eventId"]
+        .as_str()
+        .and_then(|id| id.strip_prefix("evt-"))
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no evt-<n> in {json}"))
+}
+
+/// Publishes events `range` with sluice's producer (CloudEvents headers
+/// with `ce_source` = [`SOURCE`]).
+pub async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    range: std::ops::Range<u64>,
+    keys: u64,
+) -> anyhow::Result<()> {
+    let mut config = ProducerConfig::new(KafkaConfig::new(bootstrap));
+    config.source = SOURCE.to_owned();
+    config
+        .topics
+        .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
+    let producer = Producer::builder(config).build()?;
+    let mut pending = Vec::new();
+    for sequence in range {
+        pending.push(producer.enqueue(event(sequence, keys)).await?);
+    }
+    for p in pending {
+        p.wait().await?;
+    }
+    Ok(())
+}
+
+/// Publishes one record as given, for inputs sluice's producer refuses to
+/// make.
+pub async fn produce_raw(
+    bootstrap: &str,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let producer: FutureProducer = KafkaConfig::new(bootstrap).client_config().create()?;
+    let mut owned = OwnedHeaders::new();
+    for (name, value) in headers {
+        owned = owned.insert(Header {
+            key: name,
+            value: Some(value.as_bytes()),
+        });
+    }
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(value)
+                .headers(owned),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    Ok(())
+}
+
+/// Reads exactly `n` records of `topic` from the beginning.
+pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<OwnedMessage>> {
+    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
+        .client_config()
+        .set("group.id", format!("{topic}-reader-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut records = Vec::with_capacity(n);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while records.len() < n {
+        ensure!(
+            Instant::now() < deadline,
+            "only {} of {n} records in {topic}",
+            records.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            records.push(message?.detach());
+        }
+    }
+    Ok(records)
+}
+
+/// The last value of a header, as text.
+pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {
+    use rdkafka::message::Headers as _;
+    record
+        .headers()?
+        .iter()
+        .filter(|h| h.key == name)
+        .last()
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// A bridge configuration: `[kafka]` and `[aws]` for this environment, and
+/// the given routes.
+pub fn config(env: &Env, endpoint: &str, routes: &str) -> anyhow::Result<BridgeConfig> {
+    let text = format!(
+        "[kafka]\nbootstrap_servers = \"{}\"\n\n[aws]\nendpoint_url = \"{endpoint}\"\n\n{routes}",
+        env.bootstrap()
+    );
+    Ok(BridgeConfig::from_toml(&text)?)
+}
+
+/// A bridge running in the background until the handle is stopped.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), sluice_bridge::BridgeError>>,
+    pub status: sluice_bridge::BridgeStatus,
+}
+
+impl Running {
+    pub async fn start(config: BridgeConfig, sdk: SdkConfig) -> anyhow::Result<Self> {
+        let bridge = Bridge::start(config, sluice_events::registry(), Some(sdk)).await?;
+        let status = bridge.status();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(bridge.run(async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            stop: Some(stop),
+            task,
+            status,
+        })
+    }
+
+    /// Waits until every route's committed position reaches the end of its
+    /// partitions.
+    pub async fn wait_caught_up(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let lag: Vec<_> = self.status.routes().flat_map(|(_, s)| s.lag()).collect();
+            let done = !lag.is_empty()
+                && lag
+                    .iter()
+                    .all(|l| l.records == Some(0) && l.high_watermark.is_some());
+            if done {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the bridge did not catch up: {lag:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Counts of each value.
+pub fn counts<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
+    let mut counts = HashMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    counts
+}
