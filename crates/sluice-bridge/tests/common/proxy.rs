@@ -165,7 +165,7 @@ async fn handle(
         for id in &identities {
             *record.sightings.entry(id.clone()).or_default() += 1;
         }
-        if faults.throttle_every > 0 && record.calls % faults.throttle_every == 0 {
+        if faults.throttle_every > 0 && record.calls.is_multiple_of(faults.throttle_every) {
             record.throttled_calls.push(identities.clone());
             (true, Vec::new())
         } else {
@@ -173,7 +173,9 @@ async fn handle(
             for (i, id) in identities.iter().enumerate() {
                 if record.sightings[id] == 1 {
                     record.entries_seen += 1;
-                    if faults.fail_every > 0 && record.entries_seen % faults.fail_every == 0 {
+                    if faults.fail_every > 0
+                        && record.entries_seen.is_multiple_of(faults.fail_every)
+                    {
                         fail[i] = true;
                         record.failed.push(id.clone());
                     }
