@@ -18,7 +18,6 @@ fn sdk_without_retries(endpoint: &str) -> aws_config::SdkConfig {
         .into_builder()
         .retry_config(RetryConfig::disabled())
         .build()
-        .into()
 }
 
 /// Every entry reached moto once: each call carried it once, plus once per
