@@ -105,7 +105,13 @@ impl Bridge {
         config.validate()?;
         let sdk = match sdk_config {
             Some(sdk) => sdk,
-            None => aws_config::defaults(BehaviorVersion::latest()).load().await,
+            None => {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(region) = &config.aws.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                loader.load().await
+            }
         };
         let mut builder = sdk.into_builder();
         if let Some(region) = &config.aws.region {

@@ -1,0 +1,239 @@
+//! The `sluice-bridge` binary, run with the repository's example
+//! configuration pointed at Tansu and moto: `/health`, `/ready` before and
+//! after partitions are assigned, every route delivering, and a clean exit
+//! on SIGTERM.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use base64::Engine as _;
+use common::{Env, SOURCE};
+use sluice_core::Event as _;
+use sluice_events::proto::{EmailReceived, EmailValidated};
+use sluice_events::samples::{self, Seed};
+use sluice_kafka::KafkaConfig;
+use sluice_producer::{Producer, ProducerConfig};
+use sluice_testkit::{create_topic, free_port};
+
+const EXAMPLE: &str = include_str!("../bridge.example.toml");
+
+/// The status code and body of `GET path`.
+fn get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("a status line in {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match check() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{what} within {timeout:?} (last error: {last})")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let fifo = env.queue("sluice-archiver.fifo", &[]).await?;
+    let audit = env.queue("sluice-audit", &[]).await?;
+    let bus_target = env.queue("bus-target", &[]).await?;
+    let bus_target_arn = env.queue_arn(&bus_target).await?;
+    let events = env.eventbridge();
+    events
+        .create_event_bus()
+        .name("sluice-events")
+        .send()
+        .await?;
+    events
+        .put_rule()
+        .name("all")
+        .event_bus_name("sluice-events")
+        .event_pattern(format!(r#"{{"source": ["{SOURCE}"]}}"#))
+        .send()
+        .await?;
+    events
+        .put_targets()
+        .rule("all")
+        .event_bus_name("sluice-events")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&bus_target_arn)
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    // The example, pointed at this environment.
+    let http_port = free_port()?;
+    let mut config: toml::Table = toml::from_str(EXAMPLE)?;
+    config.insert(
+        "kafka".into(),
+        toml::Value::Table(toml::toml! {
+            bootstrap_servers = (env.bootstrap())
+            [properties]
+            "topic.metadata.refresh.interval.ms" = "500"
+        }),
+    );
+    config["aws"]
+        .as_table_mut()
+        .context("[aws]")?
+        .insert("endpoint_url".into(), env.moto.endpoint_url().into());
+    config["http"]
+        .as_table_mut()
+        .context("[http]")?
+        .insert("listen".into(), format!("127.0.0.1:{http_port}").into());
+    let routes = config["route"].as_array_mut().context("[[route]]")?;
+    routes[1]["sqs"]
+        .as_table_mut()
+        .context("sqs")?
+        .insert("queue_url".into(), fifo.clone().into());
+    routes[2]["sqs"]
+        .as_table_mut()
+        .context("sqs")?
+        .insert("queue_url".into(), audit.clone().into());
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), toml::to_string(&config)?)?;
+
+    let service = Service(
+        Command::new(env!("CARGO_BIN_EXE_sluice-bridge"))
+            .arg("--config")
+            .arg(file.path())
+            .arg("--registry")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../registry/manifest.toml"
+            ))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()?,
+    );
+
+    wait_for("/health answers 200", Duration::from_secs(60), || {
+        Ok(get(http_port, "/health")?.0 == 200)
+    })
+    .await?;
+    // No topic exists yet, so no route owns a partition.
+    let (status, body) = get(http_port, "/ready")?;
+    ensure!(
+        status == 503,
+        "/ready before any assignment: {status} {body}"
+    );
+    ensure!(body.contains("emails-to-bus"), "{body}");
+
+    let bootstrap = env.bootstrap();
+    for topic in ["email.received", "email.validated"] {
+        create_topic(&bootstrap, topic, 2).await?;
+    }
+    for dlq in [
+        "email.received.dlq",
+        "email.received.archiver.dlq",
+        "email.validated.dlq",
+    ] {
+        create_topic(&bootstrap, dlq, 1).await?;
+    }
+    wait_for("/ready answers 200", Duration::from_secs(60), || {
+        Ok(get(http_port, "/ready")?.0 == 200)
+    })
+    .await?;
+
+    let mut producer_config = ProducerConfig::new(KafkaConfig::new(&bootstrap));
+    producer_config.source = SOURCE.to_owned();
+    let producer = Producer::builder(producer_config).build()?;
+    let received = 40;
+    let validated = 15;
+    for sequence in 0..received {
+        producer.send(common::event(sequence, 5)).await?;
+    }
+    let mut validated_values = Vec::new();
+    for sequence in 0..validated {
+        let event = samples::proto_email_validated(&Seed {
+            sequence,
+            ..Seed::default()
+        });
+        validated_values.push(sluice_core::Serializer::new().encode(&event)?);
+        producer.send(event).await?;
+    }
+
+    let archived = env.receive(&fifo, received as usize).await?;
+    ensure!(archived.len() == received as usize);
+    let on_bus = env.receive(&bus_target, received as usize).await?;
+    for message in &on_bus {
+        let event: serde_json::Value = serde_json::from_str(message.body().unwrap_or("{}"))?;
+        ensure!(event["detail-type"] == EmailReceived::EVENT_TYPE, "{event}");
+    }
+    let audited = env.receive(&audit, validated as usize).await?;
+    for message in &audited {
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(message.body().unwrap_or(""))?;
+        ensure!(
+            validated_values.contains(&bytes),
+            "the audit body is a record's bytes"
+        );
+        let attributes = message.message_attributes().context("attributes")?;
+        ensure!(attributes["ce_type"].string_value() == Some(EmailValidated::EVENT_TYPE));
+    }
+
+    // SIGTERM: a graceful stop with a zero exit status.
+    let mut service = service;
+    let child = &mut service.0;
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+    ensure!(status.success(), "kill -TERM");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            ensure!(status.success(), "the bridge exited with {status}");
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the bridge did not stop within 40 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
