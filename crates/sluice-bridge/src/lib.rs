@@ -230,8 +230,9 @@ impl Bridge {
         self.status.clone()
     }
 
-    /// Runs every route until `shutdown` resolves, then shuts each down
-    /// gracefully (in-flight entries finish, finished offsets committed).
+    /// Runs every route until `shutdown` resolves (or a route fails), then
+    /// shuts each down gracefully: in-flight entries finish, finished
+    /// offsets are committed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BridgeError> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let runs = self.consumers.into_iter().map(|(name, consumer)| {
@@ -249,15 +250,28 @@ impl Bridge {
                     })
             }
         });
-        let all = futures::future::join_all(runs);
-        tokio::pin!(all);
-        let results = tokio::select! {
-            results = &mut all => results,
-            () = shutdown => {
-                let _ = stop.send(true);
-                all.await
+        let mut runs: futures::stream::FuturesUnordered<_> = runs.collect();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopping = false;
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                next = futures::StreamExt::next(&mut runs) => match next {
+                    None => break,
+                    Some(Ok(())) => {}
+                    Some(Err(error)) => {
+                        // One route failing stops the others.
+                        tracing::error!(%error, "a route stopped; stopping the bridge");
+                        failure.get_or_insert(error);
+                        let _ = stop.send(true);
+                    }
+                },
+                () = &mut shutdown, if !stopping => {
+                    stopping = true;
+                    let _ = stop.send(true);
+                }
             }
-        };
-        results.into_iter().collect()
+        }
+        failure.map_or(Ok(()), Err)
     }
 }
