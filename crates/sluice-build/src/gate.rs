@@ -25,23 +25,27 @@ use crate::protobuf::ProtoSchema;
 pub struct SubjectSchema {
     pub subject: String,
     pub format: Format,
+    /// The CloudEvents type of the subject's events.
+    pub event_type: String,
     /// The text the registry stores for this version.
     pub text: String,
 }
 
 impl SubjectSchema {
-    pub(crate) fn proto(schema: &ProtoSchema) -> Self {
+    pub(crate) fn proto(schema: &ProtoSchema, event_type: &str) -> Self {
         Self {
             subject: schema.root.trim_start_matches('.').to_owned(),
             format: Format::Protobuf,
+            event_type: event_type.to_owned(),
             text: proto_text(schema),
         }
     }
 
-    pub(crate) fn avro(subject: &str, text: &str) -> Self {
+    pub(crate) fn avro(subject: &str, event_type: &str, text: &str) -> Self {
         Self {
             subject: subject.to_owned(),
             format: Format::Avro,
+            event_type: event_type.to_owned(),
             text: text.to_owned(),
         }
     }
@@ -345,6 +349,7 @@ impl Registry {
                 version,
                 format: schema.format,
                 file,
+                event_type: Some(schema.event_type.clone()),
             };
             self.manifest.schemas.push(entry.clone());
             added.push(entry);

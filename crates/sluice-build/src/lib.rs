@@ -106,12 +106,12 @@ impl Sources {
         let proto = self
             .proto_events
             .iter()
-            .map(|e| SubjectSchema::proto(&e.schema));
+            .map(|e| SubjectSchema::proto(&e.schema, &e.event_type));
         let avro = self
             .avro
             .events
             .iter()
-            .map(|e| SubjectSchema::avro(&e.subject, &e.text));
+            .map(|e| SubjectSchema::avro(&e.subject, &e.event_type, &e.text));
         proto.chain(avro).collect()
     }
 }
@@ -277,8 +277,12 @@ fn registry_fn(registry: &Registry) -> Result<String, BuildError> {
             sluice_core::Format::Avro => "Avro",
             _ => "Protobuf",
         };
+        let event_type = match &entry.event_type {
+            Some(t) => format!(".map(|s| s.with_event_type({t:?}))"),
+            None => String::new(),
+        };
         entries.push_str(&format!(
-            "            ::sluice_core::RegisteredSchema::new({}, {:?}, {}, ::sluice_core::Format::{format}, {:?}),\n",
+            "            ::sluice_core::RegisteredSchema::new({}, {:?}, {}, ::sluice_core::Format::{format}, {:?}){event_type},\n",
             entry.id, entry.subject, entry.version, text
         ));
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use sluice_build::{BuildError, Registry, Sources, Status};
 
+const EVENT_TYPE: &str = "order.placed.v1";
 const PROTO_V1: &str = r#"
 syntax = "proto3";
 package shop.v1;
@@ -110,6 +111,17 @@ fn new_subjects_must_be_registered() {
         ]
     );
     assert_eq!(project.register().expect("nothing new"), 0);
+    let manifest = project.registry().manifest().clone();
+    let types: Vec<_> = manifest
+        .schemas
+        .iter()
+        .map(|e| e.event_type.as_deref())
+        .collect();
+    assert_eq!(
+        types,
+        [Some(EVENT_TYPE), Some(EVENT_TYPE)],
+        "the event types are recorded"
+    );
 }
 
 #[test]

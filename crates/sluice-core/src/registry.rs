@@ -45,6 +45,9 @@ pub struct ManifestEntry {
     pub format: Format,
     /// The schema text, relative to the manifest's directory.
     pub file: String,
+    /// The CloudEvents type of the subject's events (`ce_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
 }
 
 impl Manifest {
@@ -87,6 +90,8 @@ pub struct RegisteredSchema {
     pub version: u32,
     pub format: Format,
     pub schema: String,
+    /// The CloudEvents type of this subject's events, when registered.
+    pub event_type: Option<String>,
     avro: Option<apache_avro::Schema>,
     protobuf: Option<crate::json::ProtoModel>,
 }
@@ -131,9 +136,16 @@ impl RegisteredSchema {
             version,
             format,
             schema,
+            event_type: None,
             avro,
             protobuf,
         })
+    }
+
+    /// The same schema, registered for events of type `event_type`.
+    pub fn with_event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
     }
 
     /// The parsed schema, for Avro entries.
@@ -187,7 +199,11 @@ impl SchemaRegistry {
             .into_iter()
             .map(|e| {
                 let text = read(&dir.join(&e.file))?;
-                RegisteredSchema::new(e.id, e.subject, e.version, e.format, text)
+                let schema = RegisteredSchema::new(e.id, e.subject, e.version, e.format, text)?;
+                Ok::<_, RegistryError>(match e.event_type {
+                    Some(event_type) => schema.with_event_type(event_type),
+                    None => schema,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(schemas)
@@ -195,6 +211,19 @@ impl SchemaRegistry {
 
     pub fn get(&self, id: u32) -> Option<&RegisteredSchema> {
         self.by_id.get(&id)
+    }
+
+    /// The newest version registered for events of `event_type` in
+    /// `format`.
+    pub fn latest_for_event_type(
+        &self,
+        event_type: &str,
+        format: Format,
+    ) -> Option<&RegisteredSchema> {
+        self.by_id
+            .values()
+            .filter(|s| s.format == format && s.event_type.as_deref() == Some(event_type))
+            .max_by_key(|s| s.version)
     }
 
     /// Every registered schema, ordered by id.

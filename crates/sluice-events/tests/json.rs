@@ -127,3 +127,37 @@ proptest! {
         let _ = to_json(&value);
     }
 }
+
+#[test]
+fn the_registry_knows_each_subjects_event_type() {
+    use sluice_core::{Event, Format};
+    use sluice_events::{avro, proto};
+    let registry = registry();
+    let found = registry
+        .latest_for_event_type(proto::EmailReceived::EVENT_TYPE, Format::Protobuf)
+        .expect("registered");
+    assert_eq!(found.id, proto::EmailReceived::SCHEMA_ID);
+    let found = registry
+        .latest_for_event_type(avro::EmailValidated::EVENT_TYPE, Format::Avro)
+        .expect("registered");
+    assert_eq!(found.id, avro::EmailValidated::SCHEMA_ID);
+    assert!(
+        registry
+            .latest_for_event_type("email.unknown.v1", Format::Avro)
+            .is_none()
+    );
+    // The manifest file says the same as the generated registry.
+    let loaded = sluice_core::SchemaRegistry::load(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml").as_ref(),
+    )
+    .unwrap();
+    for schema in registry.iter() {
+        assert_eq!(
+            loaded.get(schema.id).unwrap().event_type,
+            schema.event_type,
+            "{}",
+            schema.subject
+        );
+        assert!(schema.event_type.is_some(), "{}", schema.subject);
+    }
+}
