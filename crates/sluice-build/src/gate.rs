@@ -27,16 +27,19 @@ pub struct SubjectSchema {
     pub format: Format,
     /// The CloudEvents type of the subject's events.
     pub event_type: String,
+    /// Protobuf: the message's indexes in its file.
+    pub message_indexes: Option<Vec<i32>>,
     /// The text the registry stores for this version.
     pub text: String,
 }
 
 impl SubjectSchema {
-    pub(crate) fn proto(schema: &ProtoSchema, event_type: &str) -> Self {
+    pub(crate) fn proto(schema: &ProtoSchema, event_type: &str, message_indexes: &[i32]) -> Self {
         Self {
             subject: schema.root.trim_start_matches('.').to_owned(),
             format: Format::Protobuf,
             event_type: event_type.to_owned(),
+            message_indexes: Some(message_indexes.to_vec()),
             text: proto_text(schema),
         }
     }
@@ -46,6 +49,7 @@ impl SubjectSchema {
             subject: subject.to_owned(),
             format: Format::Avro,
             event_type: event_type.to_owned(),
+            message_indexes: None,
             text: text.to_owned(),
         }
     }
@@ -350,6 +354,7 @@ impl Registry {
                 format: schema.format,
                 file,
                 event_type: Some(schema.event_type.clone()),
+                message_indexes: schema.message_indexes.clone(),
             };
             self.manifest.schemas.push(entry.clone());
             added.push(entry);

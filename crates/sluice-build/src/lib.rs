@@ -106,7 +106,7 @@ impl Sources {
         let proto = self
             .proto_events
             .iter()
-            .map(|e| SubjectSchema::proto(&e.schema, &e.event_type));
+            .map(|e| SubjectSchema::proto(&e.schema, &e.event_type, &e.message_indexes));
         let avro = self
             .avro
             .events
@@ -277,10 +277,13 @@ fn registry_fn(registry: &Registry) -> Result<String, BuildError> {
             sluice_core::Format::Avro => "Avro",
             _ => "Protobuf",
         };
-        let event_type = match &entry.event_type {
+        let mut event_type = match &entry.event_type {
             Some(t) => format!(".map(|s| s.with_event_type({t:?}))"),
             None => String::new(),
         };
+        if let Some(indexes) = &entry.message_indexes {
+            event_type.push_str(&format!(".map(|s| s.with_message_indexes({indexes:?}))"));
+        }
         entries.push_str(&format!(
             "            ::sluice_core::RegisteredSchema::new({}, {:?}, {}, ::sluice_core::Format::{format}, {:?}){event_type},\n",
             entry.id, entry.subject, entry.version, text

@@ -61,6 +61,8 @@ pub enum EncodeError {
         subject: &'static str,
         reason: String,
     },
+    #[error("the JSON is not a {subject}: {reason}")]
+    InvalidJson { subject: String, reason: String },
     #[error("oversize record: {subject} encodes to {size} bytes, over the limit of {limit} bytes")]
     Oversize {
         subject: &'static str,
@@ -74,6 +76,7 @@ impl EncodeError {
     pub fn class(&self) -> &'static str {
         match self {
             EncodeError::Codec { .. } => "encode_failed",
+            EncodeError::InvalidJson { .. } => "invalid_json",
             EncodeError::Oversize { .. } => "oversize_record",
         }
     }

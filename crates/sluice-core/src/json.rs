@@ -62,6 +62,35 @@ pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, De
     }
 }
 
+/// Encodes `json` as a record value of `schema` (framed: magic byte,
+/// schema id, message indexes for Protobuf, body): the inverse of
+/// [`render`]. Protobuf accepts JSON names and proto field names.
+pub(crate) fn encode(schema: &RegisteredSchema, json: &Value) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(256);
+    wire::write_header(schema.id, &mut out);
+    match schema.format {
+        Format::Protobuf => {
+            let model = schema
+                .protobuf_model()
+                .ok_or("no Protobuf model for this schema")?;
+            let indexes = schema.message_indexes.as_deref().unwrap_or(&[0]);
+            wire::write_message_indexes(indexes, &mut out);
+            model.encode(json, &mut out)?;
+        }
+        Format::Avro => {
+            let avro = schema
+                .avro_schema()
+                .ok_or("no Avro schema for this schema")?;
+            let value = apache_avro::types::Value::from(json.clone())
+                .resolve(avro)
+                .map_err(|e| e.to_string())?;
+            let body = apache_avro::to_avro_datum(avro, value).map_err(|e| e.to_string())?;
+            out.extend_from_slice(&body);
+        }
+    }
+    Ok(out)
+}
+
 fn avro_to_json(value: apache_avro::types::Value, depth: usize) -> Result<Value, String> {
     use apache_avro::types::Value as Avro;
     if depth > MAX_DEPTH {
@@ -114,11 +143,14 @@ pub(crate) struct ProtoModel {
     root: String,
     messages: HashMap<String, MessageModel>,
     enums: HashMap<String, HashMap<i32, String>>,
+    enum_numbers: HashMap<String, HashMap<String, i32>>,
 }
 
 #[derive(Debug)]
 struct MessageModel {
     fields: HashMap<u32, FieldModel>,
+    /// Field numbers by JSON name and by proto name.
+    by_name: HashMap<String, u32>,
     /// A `map<K, V>` field's entry type: fields `key` = 1 and `value` = 2.
     is_map_entry: bool,
 }
@@ -240,7 +272,10 @@ impl ProtoModel {
         let mut messages = HashMap::new();
         for message in schema.messages {
             let mut fields = HashMap::new();
+            let mut by_name = HashMap::new();
             for field in &message.fields {
+                by_name.insert(field.name.clone(), field.number);
+                by_name.insert(json_name(&field.name), field.number);
                 let kind = Kind::parse(&field.kind).ok_or_else(|| {
                     format!("field {}: unknown type {:?}", field.name, field.kind)
                 })?;
@@ -271,6 +306,7 @@ impl ProtoModel {
                 message.name,
                 MessageModel {
                     fields,
+                    by_name,
                     is_map_entry,
                 },
             );
@@ -280,13 +316,22 @@ impl ProtoModel {
         }
         let enums = schema
             .enums
+            .iter()
+            .map(|e| {
+                let names = e.values.iter().map(|(k, v)| (*v, k.clone())).collect();
+                (e.name.clone(), names)
+            })
+            .collect();
+        let enum_numbers = schema
+            .enums
             .into_iter()
-            .map(|e| (e.name, e.values.into_iter().map(|(k, v)| (v, k)).collect()))
+            .map(|e| (e.name, e.values))
             .collect();
         Ok(Self {
             root: schema.root,
             messages,
             enums,
+            enum_numbers,
         })
     }
 
@@ -433,6 +478,244 @@ impl ProtoModel {
             }
         })
     }
+}
+
+impl ProtoModel {
+    fn encode(&self, json: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+        self.encode_message(&self.root, json, out, 0)
+    }
+
+    fn encode_message(
+        &self,
+        name: &str,
+        json: &Value,
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        let model = self
+            .messages
+            .get(name)
+            .ok_or_else(|| format!("message {name} is not described"))?;
+        let object = json
+            .as_object()
+            .ok_or_else(|| format!("{name}: expected an object, found {json}"))?;
+        let mut fields: Vec<(u32, &str, &Value)> = Vec::with_capacity(object.len());
+        for (key, value) in object {
+            let number = model
+                .by_name
+                .get(key)
+                .ok_or_else(|| format!("{} has no field {key:?}", name.trim_start_matches('.')))?;
+            fields.push((*number, key, value));
+        }
+        fields.sort_by_key(|(number, _, _)| *number);
+        for (number, key, value) in fields {
+            if value.is_null() {
+                continue;
+            }
+            let field = &model.fields[&number];
+            self.encode_field(number, field, value, out, depth)
+                .map_err(|e| format!("field {key}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn encode_field(
+        &self,
+        number: u32,
+        field: &FieldModel,
+        value: &Value,
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), String> {
+        let wire_type = field.kind.wire_type();
+        let map_entry = field
+            .type_name
+            .as_deref()
+            .filter(|t| field.repeated && self.messages.get(*t).is_some_and(|m| m.is_map_entry));
+        if let Some(entry_type) = map_entry {
+            let object = value
+                .as_object()
+                .ok_or_else(|| format!("expected an object (a map), found {value}"))?;
+            let entry_model = &self.messages[entry_type];
+            for (k, v) in object {
+                let mut entry = Vec::new();
+                let key_field = &entry_model.fields[&1];
+                let key = match key_field.kind {
+                    Kind::String => Value::String(k.clone()),
+                    Kind::Bool => Value::Bool(k == "true"),
+                    _ => Value::String(k.clone()),
+                };
+                write_varint(
+                    u64::from(1 << 3 | u32::from(key_field.kind.wire_type())),
+                    &mut entry,
+                );
+                self.encode_scalar(key_field, &key, &mut entry, depth)?;
+                let value_field = &entry_model.fields[&2];
+                write_varint(
+                    u64::from(2 << 3 | u32::from(value_field.kind.wire_type())),
+                    &mut entry,
+                );
+                self.encode_scalar(value_field, v, &mut entry, depth)?;
+                write_varint(u64::from(number << 3 | 2), out);
+                write_varint(entry.len() as u64, out);
+                out.extend_from_slice(&entry);
+            }
+            return Ok(());
+        }
+        if field.repeated {
+            let items = value
+                .as_array()
+                .ok_or_else(|| format!("expected an array, found {value}"))?;
+            if wire_type != 2 {
+                let mut packed = Vec::new();
+                for item in items {
+                    self.encode_scalar(field, item, &mut packed, depth)?;
+                }
+                write_varint(u64::from(number << 3 | 2), out);
+                write_varint(packed.len() as u64, out);
+                out.extend_from_slice(&packed);
+            } else {
+                for item in items {
+                    write_varint(u64::from(number << 3 | u32::from(wire_type)), out);
+                    self.encode_scalar(field, item, out, depth)?;
+                }
+            }
+            return Ok(());
+        }
+        write_varint(u64::from(number << 3 | u32::from(wire_type)), out);
+        self.encode_scalar(field, value, out, depth)
+    }
+
+    fn encode_scalar(
+        &self,
+        field: &FieldModel,
+        value: &Value,
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), String> {
+        match field.kind {
+            Kind::Double => out.extend_from_slice(&json_f64(value)?.to_le_bytes()),
+            Kind::Float => out.extend_from_slice(&(json_f64(value)? as f32).to_le_bytes()),
+            Kind::Int32 => write_varint(
+                json_int(value, i32::MIN.into(), i32::MAX.into())? as u64,
+                out,
+            ),
+            Kind::Int64 => write_varint(
+                json_int(value, i64::MIN.into(), i64::MAX.into())? as u64,
+                out,
+            ),
+            Kind::Uint32 => write_varint(json_int(value, 0, u32::MAX.into())? as u64, out),
+            Kind::Uint64 => write_varint(json_int(value, 0, u64::MAX.into())? as u64, out),
+            Kind::Sint32 => {
+                let n = json_int(value, i32::MIN.into(), i32::MAX.into())? as i32;
+                write_varint(u64::from(((n << 1) ^ (n >> 31)) as u32), out);
+            }
+            Kind::Sint64 => {
+                let n = json_int(value, i64::MIN.into(), i64::MAX.into())? as i64;
+                write_varint(((n << 1) ^ (n >> 63)) as u64, out);
+            }
+            Kind::Fixed32 => {
+                out.extend_from_slice(&(json_int(value, 0, u32::MAX.into())? as u32).to_le_bytes());
+            }
+            Kind::Sfixed32 => out.extend_from_slice(
+                &(json_int(value, i32::MIN.into(), i32::MAX.into())? as i32).to_le_bytes(),
+            ),
+            Kind::Fixed64 => {
+                out.extend_from_slice(&(json_int(value, 0, u64::MAX.into())? as u64).to_le_bytes());
+            }
+            Kind::Sfixed64 => out.extend_from_slice(
+                &(json_int(value, i64::MIN.into(), i64::MAX.into())? as i64).to_le_bytes(),
+            ),
+            Kind::Bool => {
+                let b = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, found {value}"))?;
+                write_varint(u64::from(b), out);
+            }
+            Kind::String => {
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected a string, found {value}"))?;
+                write_varint(s.len() as u64, out);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Kind::Bytes => {
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected base64, found {value}"))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+                    .map_err(|e| format!("not base64: {e}"))?;
+                write_varint(bytes.len() as u64, out);
+                out.extend_from_slice(&bytes);
+            }
+            Kind::Enum => {
+                let number = match value {
+                    Value::String(name) => *field
+                        .type_name
+                        .as_deref()
+                        .and_then(|t| self.enum_numbers.get(t))
+                        .and_then(|values| values.get(name))
+                        .ok_or_else(|| format!("{name:?} is not a value of the enum"))?,
+                    other => json_int(other, i32::MIN.into(), i32::MAX.into())? as i32,
+                };
+                write_varint(i64::from(number) as u64, out);
+            }
+            Kind::Message => {
+                let mut nested = Vec::new();
+                let name = field.type_name.as_deref().unwrap_or_default();
+                self.encode_message(name, value, &mut nested, depth + 1)?;
+                write_varint(nested.len() as u64, out);
+                out.extend_from_slice(&nested);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn json_f64(value: &Value) -> Result<f64, String> {
+    match value {
+        Value::Number(n) => n.as_f64().ok_or_else(|| format!("{n} is not a number")),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            other => other
+                .parse()
+                .map_err(|_| format!("{other:?} is not a number")),
+        },
+        other => Err(format!("expected a number, found {other}")),
+    }
+}
+
+/// An integer from a JSON number or string, within `min..=max`.
+fn json_int(value: &Value, min: i128, max: i128) -> Result<i128, String> {
+    let n: i128 = match value {
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.into(),
+            (_, Some(u), _) => u.into(),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e19 => f as i128,
+            _ => return Err(format!("{n} is not an integer")),
+        },
+        Value::String(s) => s.parse().map_err(|_| format!("{s:?} is not an integer"))?,
+        other => return Err(format!("expected an integer, found {other}")),
+    };
+    if n < min || n > max {
+        return Err(format!("{n} is out of range ({min} to {max})"));
+    }
+    Ok(n)
 }
 
 fn varint(input: &mut &[u8]) -> Result<u64, String> {

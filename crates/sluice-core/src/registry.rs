@@ -48,6 +48,10 @@ pub struct ManifestEntry {
     /// The CloudEvents type of the subject's events (`ce_type`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
+    /// Protobuf: where the message sits in its `.proto` file, as the
+    /// framing's message indexes carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_indexes: Option<Vec<i32>>,
 }
 
 impl Manifest {
@@ -92,6 +96,8 @@ pub struct RegisteredSchema {
     pub schema: String,
     /// The CloudEvents type of this subject's events, when registered.
     pub event_type: Option<String>,
+    /// Protobuf: the message indexes records of this schema carry.
+    pub message_indexes: Option<Vec<i32>>,
     avro: Option<apache_avro::Schema>,
     protobuf: Option<crate::json::ProtoModel>,
 }
@@ -137,6 +143,7 @@ impl RegisteredSchema {
             format,
             schema,
             event_type: None,
+            message_indexes: None,
             avro,
             protobuf,
         })
@@ -145,6 +152,12 @@ impl RegisteredSchema {
     /// The same schema, registered for events of type `event_type`.
     pub fn with_event_type(mut self, event_type: impl Into<String>) -> Self {
         self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// The same schema, whose records carry these message indexes.
+    pub fn with_message_indexes(mut self, indexes: impl Into<Vec<i32>>) -> Self {
+        self.message_indexes = Some(indexes.into());
         self
     }
 
@@ -200,8 +213,12 @@ impl SchemaRegistry {
             .map(|e| {
                 let text = read(&dir.join(&e.file))?;
                 let schema = RegisteredSchema::new(e.id, e.subject, e.version, e.format, text)?;
-                Ok::<_, RegistryError>(match e.event_type {
+                let schema = match e.event_type {
                     Some(event_type) => schema.with_event_type(event_type),
+                    None => schema,
+                };
+                Ok::<_, RegistryError>(match e.message_indexes {
+                    Some(indexes) => schema.with_message_indexes(indexes),
                     None => schema,
                 })
             })

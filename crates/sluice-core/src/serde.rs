@@ -59,6 +59,29 @@ impl Serializer {
         encoded
     }
 
+    /// Encodes an event given as JSON (the form [`Deserializer::to_json`]
+    /// renders) with a registered schema: for tools that have no generated
+    /// type, such as the CLI.
+    pub fn encode_json(
+        &self,
+        schema: &crate::RegisteredSchema,
+        json: &serde_json::Value,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let value =
+            crate::json::encode(schema, json).map_err(|reason| EncodeError::InvalidJson {
+                subject: schema.subject.clone(),
+                reason,
+            })?;
+        if value.len() > self.max_record_bytes {
+            return Err(EncodeError::Oversize {
+                subject: "record",
+                size: value.len(),
+                limit: self.max_record_bytes,
+            });
+        }
+        Ok(value)
+    }
+
     pub fn encode<E: Event>(&self, event: &E) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(256);
         self.encode_into(event, &mut out)?;

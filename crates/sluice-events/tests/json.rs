@@ -137,6 +137,10 @@ fn the_registry_knows_each_subjects_event_type() {
         .latest_for_event_type(proto::EmailReceived::EVENT_TYPE, Format::Protobuf)
         .expect("registered");
     assert_eq!(found.id, proto::EmailReceived::SCHEMA_ID);
+    assert_eq!(
+        found.message_indexes.as_deref(),
+        Some(<proto::EmailReceived as sluice_core::codec::ProtobufMessage>::MESSAGE_INDEXES)
+    );
     let found = registry
         .latest_for_event_type(avro::EmailValidated::EVENT_TYPE, Format::Avro)
         .expect("registered");
@@ -159,5 +163,80 @@ fn the_registry_knows_each_subjects_event_type() {
             schema.subject
         );
         assert!(schema.event_type.is_some(), "{}", schema.subject);
+        assert_eq!(
+            loaded.get(schema.id).unwrap().message_indexes,
+            schema.message_indexes
+        );
     }
+}
+
+#[test]
+fn json_encodes_back_to_the_same_event() {
+    use sluice_core::Event;
+    use sluice_events::{avro, proto};
+    let deserializer = Deserializer::new(registry());
+    let seed = Seed::default();
+
+    let event = samples::proto_email_received(&seed);
+    let rendered = to_json(&Serializer::new().encode(&event).unwrap()).unwrap();
+    let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
+    let value = Serializer::new().encode_json(schema, &rendered).unwrap();
+    assert_eq!(
+        deserializer.decode::<proto::EmailReceived>(&value).unwrap(),
+        event
+    );
+
+    let event = samples::proto_email_validated(&seed);
+    let rendered = to_json(&Serializer::new().encode(&event).unwrap()).unwrap();
+    let schema = registry().get(proto::EmailValidated::SCHEMA_ID).unwrap();
+    let value = Serializer::new().encode_json(schema, &rendered).unwrap();
+    assert_eq!(
+        deserializer
+            .decode::<proto::EmailValidated>(&value)
+            .unwrap(),
+        event
+    );
+
+    // Proto field names work as well as JSON names.
+    let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
+    let value = Serializer::new()
+        .encode_json(schema, &json!({"email_id": "e-9", "sizeBytes": 12}))
+        .unwrap();
+    let back = deserializer.decode::<proto::EmailReceived>(&value).unwrap();
+    assert_eq!((back.email_id.as_str(), back.size_bytes), ("e-9", 12));
+
+    let event = samples::avro_email_received(&seed);
+    let rendered = to_json(&Serializer::new().encode(&event).unwrap()).unwrap();
+    let schema = registry().get(avro::EmailReceived::SCHEMA_ID).unwrap();
+    let value = Serializer::new().encode_json(schema, &rendered).unwrap();
+    assert_eq!(
+        deserializer.decode::<avro::EmailReceived>(&value).unwrap(),
+        event
+    );
+}
+
+#[test]
+fn json_that_does_not_fit_the_schema_is_refused() {
+    use sluice_core::Event;
+    use sluice_events::{avro, proto};
+    let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
+    let refuse = |json: serde_json::Value, expect: &str| {
+        let error = Serializer::new().encode_json(schema, &json).unwrap_err();
+        assert_eq!(error.class(), "invalid_json");
+        assert!(error.to_string().contains(expect), "{error}");
+    };
+    refuse(json!({"emailId": "e", "colour": "red"}), "colour");
+    refuse(json!({"sizeBytes": "many"}), "sizeBytes");
+    refuse(json!({"to": "bob"}), "expected an array");
+    refuse(json!([1, 2]), "expected an object");
+    let validated = registry().get(proto::EmailValidated::SCHEMA_ID).unwrap();
+    let error = Serializer::new()
+        .encode_json(validated, &json!({"verdict": "VERDICT_MAYBE"}))
+        .unwrap_err();
+    assert!(error.to_string().contains("VERDICT_MAYBE"), "{error}");
+    let avro = registry().get(avro::EmailReceived::SCHEMA_ID).unwrap();
+    let error = Serializer::new()
+        .encode_json(avro, &json!({"email_id": 5}))
+        .unwrap_err();
+    assert_eq!(error.class(), "invalid_json", "{error}");
 }
