@@ -51,6 +51,12 @@ impl Envelope {
     /// time (to the millisecond, as `ce_time` carries it), and `E`'s type and
     /// content type.
     pub fn new<E: Event>(source: impl Into<String>) -> Self {
+        Self::for_type(E::EVENT_TYPE, <E::Codec as Codec<E>>::FORMAT, source)
+    }
+
+    /// A fresh envelope for an event known only by its type and format, for
+    /// tools without generated types.
+    pub fn for_type(event_type: &str, format: crate::Format, source: impl Into<String>) -> Self {
         let since_epoch = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
@@ -58,9 +64,9 @@ impl Envelope {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             source: source.into(),
-            event_type: E::EVENT_TYPE.to_owned(),
+            event_type: event_type.to_owned(),
             time: Some(SystemTime::UNIX_EPOCH + millis),
-            content_type: Some(<E::Codec as Codec<E>>::FORMAT.content_type().to_owned()),
+            content_type: Some(format.content_type().to_owned()),
             correlation_id: None,
             causation_id: None,
             trace: None,

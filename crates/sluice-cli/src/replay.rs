@@ -1,0 +1,148 @@
+//! `sluice replay`: copy records from one topic to another (or back to the
+//! same one) by time range and filters, at a controlled rate.
+
+use std::time::Duration;
+
+use rdkafka::Message as _;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+
+use crate::cluster::{self, Flow, Span};
+use crate::filter::Filter;
+use crate::progress::{Pacer, bar};
+use crate::{Ctx, Outcome, bad_input};
+
+/// Copy records (key, value and headers as they are) between topics.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    sluice replay --from email.received --to email.received.replay --since 2h --until 1h\n  \
+    sluice replay --from email.received --to email.received --correlation-id c-42 --rate 50\n  \
+    sluice replay --from email.received --to x --since 2026-11-26T08:00:00Z --dry-run")]
+pub(crate) struct Args {
+    #[arg(long)]
+    from: String,
+    #[arg(long)]
+    to: String,
+    /// Records at or after this time (`2h` ago, or RFC 3339); default: the
+    /// beginning.
+    #[arg(long)]
+    since: Option<String>,
+    /// Records before this time; default: the end when the replay starts.
+    #[arg(long)]
+    until: Option<String>,
+    #[command(flatten)]
+    filter: Filter,
+    /// Records per second at most.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Count what would be copied; send nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let cluster = ctx.cluster()?;
+    let reader = cluster.reader(&format!("sluice-replay-{}", std::process::id()))?;
+    let partitions = cluster.partitions(&reader, &args.from)?;
+    if !args.dry_run {
+        cluster.partitions(&reader, &args.to)?;
+    }
+    let marks = cluster.watermarks(&reader, &args.from, &partitions)?;
+    let since = args.since.as_deref().map(cluster::parse_time).transpose()?;
+    let until = args.until.as_deref().map(cluster::parse_time).transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && since >= until
+    {
+        return Err(bad_input("--since must be before --until"));
+    }
+    let start = match since {
+        Some(at) => cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?,
+        None => marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
+    };
+    let stop = match until {
+        Some(at) => cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?,
+        None => marks.iter().map(|(p, (_, high))| (*p, *high)).collect(),
+    };
+    let span = Span {
+        start,
+        stop: Some(stop),
+    };
+    let producer = cluster.producer()?;
+    let progress = bar(
+        span.len(),
+        if args.dry_run {
+            "counting"
+        } else {
+            "replaying"
+        },
+    );
+    let mut pacer = Pacer::new(args.rate);
+    let mut copied = 0_u64;
+    let mut pending = Vec::new();
+    let outcome = cluster::read(ctx, &reader, &args.from, &span, |record| {
+        progress.inc(1);
+        if !args.filter.matches(record) {
+            return Ok(Flow::Continue);
+        }
+        copied += 1;
+        if args.dry_run {
+            return Ok(Flow::Continue);
+        }
+        pacer.wait();
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = record.headers() {
+            use rdkafka::message::Headers as _;
+            for h in original.iter() {
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
+            }
+        }
+        let mut out = FutureRecord::to(&args.to).headers(headers);
+        if let Some(key) = record.key() {
+            out = out.key(key);
+        }
+        if let Some(value) = record.payload() {
+            out = out.payload(value);
+        }
+        let delivery = producer
+            .send_result(out)
+            .map_err(|(e, _)| anyhow::anyhow!("cannot send to {}: {e}", args.to))?;
+        pending.push(delivery);
+        if pending.len() >= 1000 {
+            wait_deliveries(ctx, &mut pending, &args.to)?;
+        }
+        Ok(Flow::Continue)
+    })?;
+    wait_deliveries(ctx, &mut pending, &args.to)?;
+    progress.finish_and_clear();
+    if args.dry_run {
+        println!(
+            "{copied} records of {} would be copied to {}",
+            args.from, args.to
+        );
+    } else {
+        println!("copied {copied} records from {} to {}", args.from, args.to);
+    }
+    Ok(outcome)
+}
+
+pub(crate) fn wait_deliveries(
+    ctx: &Ctx,
+    pending: &mut Vec<rdkafka::producer::DeliveryFuture>,
+    topic: &str,
+) -> anyhow::Result<()> {
+    for delivery in pending.drain(..) {
+        let result = ctx
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(60), delivery).await });
+        match result {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err((e, _)))) => anyhow::bail!("a record was not delivered to {topic}: {e}"),
+            Ok(Err(_)) => anyhow::bail!("the producer stopped before a delivery to {topic}"),
+            Err(_) => anyhow::bail!("no delivery report from {topic} within 60 s"),
+        }
+    }
+    Ok(())
+}

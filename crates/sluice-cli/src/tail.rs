@@ -1,0 +1,174 @@
+//! `sluice tail`: read a topic, decode typed events to JSON, filter.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use rdkafka::Message;
+use serde_json::{Map, Value, json};
+use sluice_core::envelope::header as ce;
+use sluice_core::{Deserializer, SchemaRegistry};
+
+use crate::cluster::{self, Flow, Span};
+use crate::filter::{Filter, header};
+use crate::{Ctx, Outcome, bad_input};
+
+/// Read a topic and print its events as JSON lines or a table.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    sluice tail email.received                      # what is there now, then exit\n  \
+    sluice tail email.received --since 2h --follow   # the last two hours, then new events\n  \
+    sluice tail email.received --type 'email.*' --key mbx-7 --output table")]
+pub(crate) struct Args {
+    pub(crate) topic: String,
+    /// Start this long ago (`30m`, `2h`) or at an RFC 3339 time; default:
+    /// the beginning.
+    #[arg(long)]
+    since: Option<String>,
+    /// Keep reading new events instead of stopping at the current end.
+    #[arg(long, short)]
+    follow: bool,
+    /// Stop after printing this many events.
+    #[arg(long)]
+    limit: Option<u64>,
+    #[command(flatten)]
+    filter: Filter,
+    #[arg(long, value_enum, default_value = "json")]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// One JSON object per line.
+    Json,
+    /// A readable table.
+    Table,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    if args.limit == Some(0) {
+        return Err(bad_input("--limit must be at least 1"));
+    }
+    let registry = ctx.registry()?;
+    let cluster = ctx.cluster()?;
+    let reader = cluster.reader(&format!("sluice-tail-{}", std::process::id()))?;
+    let partitions = cluster.partitions(&reader, &args.topic)?;
+    let marks = cluster.watermarks(&reader, &args.topic, &partitions)?;
+    let start = match &args.since {
+        Some(since) => {
+            let at = cluster::parse_time(since)?;
+            cluster.offsets_for_time(&reader, &args.topic, &partitions, at, &marks)?
+        }
+        None => marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
+    };
+    let stop = (!args.follow).then(|| marks.iter().map(|(p, (_, high))| (*p, *high)).collect());
+    let span = Span { start, stop };
+    let mut printed = 0;
+    let mut out = std::io::stdout().lock();
+    if args.output == Output::Table {
+        writeln!(
+            out,
+            "{:<24} {:>12} {:<16} {:<24} EVENT",
+            "TIME", "PART:OFFSET", "KEY", "TYPE"
+        )?;
+    }
+    cluster::read(ctx, &reader, &args.topic, &span, |record| {
+        if !args.filter.matches(record) {
+            return Ok(Flow::Continue);
+        }
+        let described = describe(&registry, record);
+        match args.output {
+            Output::Json => writeln!(out, "{described}")?,
+            Output::Table => {
+                let event = described
+                    .get("event")
+                    .or_else(|| described.get("error"))
+                    .map(Value::to_string)
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{:<24} {:>12} {:<16} {:<24} {}",
+                    described["timestamp"].as_str().unwrap_or("-"),
+                    format!("{}:{}", record.partition(), record.offset()),
+                    described["key"].as_str().unwrap_or("-"),
+                    described["type"].as_str().unwrap_or("-"),
+                    event
+                )?;
+            }
+        }
+        printed += 1;
+        Ok(match args.limit {
+            Some(limit) if printed >= limit => Flow::Stop,
+            _ => Flow::Continue,
+        })
+    })
+}
+
+/// A record as JSON: where it is, its key and envelope, and the event
+/// decoded through the registry (or why it does not decode).
+pub(crate) fn describe<M: Message>(registry: &SchemaRegistry, record: &M) -> Value {
+    let mut out = Map::new();
+    out.insert("topic".into(), json!(record.topic()));
+    out.insert("partition".into(), json!(record.partition()));
+    out.insert("offset".into(), json!(record.offset()));
+    if let Some(ms) = record.timestamp().to_millis() {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        out.insert(
+            "timestamp".into(),
+            json!(humantime::format_rfc3339_millis(time).to_string()),
+        );
+    }
+    out.insert(
+        "key".into(),
+        record
+            .key()
+            .map_or(Value::Null, |k| json!(String::from_utf8_lossy(k))),
+    );
+    for (field, name) in [
+        ("type", ce::TYPE),
+        ("id", ce::ID),
+        ("source", ce::SOURCE),
+        ("time", ce::TIME),
+        ("correlation_id", ce::CORRELATION_ID),
+    ] {
+        if let Some(value) = header(record, name) {
+            out.insert(field.into(), json!(value));
+        }
+    }
+    match record.payload() {
+        None => {
+            out.insert(
+                "error".into(),
+                json!({"class": "no_payload", "message": "tombstone"}),
+            );
+        }
+        Some(value) => match Deserializer::new(registry).to_json(value) {
+            Ok(event) => {
+                out.insert("event".into(), event);
+            }
+            Err(e) => {
+                out.insert(
+                    "error".into(),
+                    json!({"class": e.class(), "message": e.to_string()}),
+                );
+            }
+        },
+    }
+    Value::Object(out)
+}
+
+/// Every header as text (non-UTF-8 values shown lossily).
+pub(crate) fn headers<M: Message>(record: &M) -> BTreeMap<String, String> {
+    use rdkafka::message::Headers as _;
+    let mut out = BTreeMap::new();
+    if let Some(headers) = record.headers() {
+        for h in headers.iter() {
+            out.insert(
+                h.key.to_owned(),
+                h.value
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    out
+}
