@@ -61,7 +61,7 @@ async fn sqs_partial_failures_and_throttling_resend_only_failed_entries() -> any
     let topic = "email.received";
     env.topics(topic, 3).await?;
     let queue = env.queue("emails", &[]).await?;
-    let n = 1000;
+    let n = 500;
     common::produce(&env.bootstrap(), topic, 0..n, 50).await?;
     let proxy = Proxy::start(
         env.moto.endpoint_url(),
@@ -124,7 +124,7 @@ async fn eventbridge_partial_failures_and_throttling_resend_only_failed_entries(
         )
         .send()
         .await?;
-    let n = 600;
+    let n = 400;
     common::produce(&env.bootstrap(), topic, 0..n, 50).await?;
     let proxy = Proxy::start(
         env.moto.endpoint_url(),

@@ -270,6 +270,32 @@ async fn first_offset_read_inside_a_batch(kind: BrokerKind) -> anyhow::Result<i6
     Ok(first.offset())
 }
 
+/// Produces one record, then 1000 in one batch, and returns the high
+/// watermark the broker reports (ListOffsets, latest).
+async fn high_watermark_after_batches(kind: BrokerKind) -> anyhow::Result<i64> {
+    let broker = TestBroker::start(kind).await?;
+    broker.create_topic("marks", 1).await?;
+    let p = producer(
+        &broker,
+        &[("linger.ms", "200"), ("batch.num.messages", "10000")],
+    )?;
+    produce_n(&p, "marks", 1).await?;
+    let sends: Vec<_> = (0..1000)
+        .map(|i| {
+            let payload = format!("value-{i}");
+            p.send_result(FutureRecord::<str, str>::to("marks").payload(&payload))
+                .map_err(|(e, _)| e)
+        })
+        .collect::<Result<_, _>>()?;
+    for send in sends {
+        send.await?.map_err(|(e, _)| e)?;
+    }
+    let c = consumer(&broker, "marks", &[])?;
+    let (low, high) = c.fetch_watermarks("marks", 0, TIMEOUT)?;
+    ensure!(low == 0, "low watermark {low}");
+    Ok(high)
+}
+
 macro_rules! on_both {
     ($($name:ident => $check:ident($($arg:expr),*);)*) => {
         mod mock {
@@ -349,6 +375,24 @@ async fn mock_lacks_offsets_for_times() -> anyhow::Result<()> {
     ensure!(
         offset == Offset::End,
         "the mock cluster answered {offset:?}; update docs/brokers.md"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mock_high_watermark_after_batches() -> anyhow::Result<()> {
+    let high = high_watermark_after_batches(BrokerKind::Mock).await?;
+    ensure!(high == 1001, "high watermark {high}, expected 1001");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tansu_reports_the_last_batchs_base_offset_as_high_watermark() -> anyhow::Result<()> {
+    let high = high_watermark_after_batches(BrokerKind::Tansu).await?;
+    ensure!(
+        high == 2,
+        "Tansu 0.6.0 answers ListOffsets (latest) with the last batch's base offset + 1; \
+         got {high} for 1001 records: update docs/brokers.md"
     );
     Ok(())
 }

@@ -28,6 +28,10 @@ use tokio::task::JoinHandle;
 pub const SOURCE: &str = "sluice.tests";
 
 /// Kafka (Tansu) and AWS (moto), both on free ports.
+///
+/// moto's SQS gets slower as a queue fills (each send walks every message
+/// in the queue), so tests read queues while the bridge writes to them, or
+/// keep them small.
 pub struct Env {
     pub tansu: Tansu,
     pub moto: Moto,
@@ -111,7 +115,7 @@ impl Env {
     /// Waits until the queue holds `n` messages, then checks for a while
     /// that no more arrive.
     pub async fn wait_for_depth(&self, url: &str, n: usize) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let depth = self.queue_depth(url).await?;
             ensure!(depth <= n, "{depth} messages in {url}, expected {n}");
@@ -137,7 +141,7 @@ impl Env {
     pub async fn receive(&self, url: &str, n: usize) -> anyhow::Result<Vec<Message>> {
         let sqs = self.sqs();
         let mut messages = Vec::with_capacity(n);
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + Duration::from_secs(180);
         while messages.len() < n {
             ensure!(
                 Instant::now() < deadline,
@@ -328,7 +332,7 @@ impl Running {
     /// Waits until every route's committed position reaches the end of its
     /// partitions.
     pub async fn wait_caught_up(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let lag: Vec<_> = self.status.routes().flat_map(|(_, s)| s.lag()).collect();
             let done = !lag.is_empty()
