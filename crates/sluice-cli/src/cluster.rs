@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
@@ -68,6 +69,7 @@ impl Cluster {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "true")
             .create_with_context(self.context.clone())?)
     }
 
@@ -152,23 +154,36 @@ impl Cluster {
     }
 }
 
-/// Where a read starts and stops, per partition (`stop` exclusive; none:
-/// follow new records).
+/// Where a read stops.
+pub(crate) enum End {
+    /// Keep reading new records.
+    Follow,
+    /// Stop at the end each partition has when the reader gets there
+    /// (librdkafka's partition EOF).
+    Now,
+    /// Stop before these offsets (or at the end, if that comes first).
+    Before(BTreeMap<i32, i64>),
+}
+
+/// Where a read starts, per partition, and where it stops.
 pub(crate) struct Span {
     pub(crate) start: BTreeMap<i32, i64>,
-    pub(crate) stop: Option<BTreeMap<i32, i64>>,
+    pub(crate) end: End,
 }
 
 impl Span {
-    /// Records between start and stop, summed over partitions.
-    pub(crate) fn len(&self) -> Option<u64> {
-        let stop = self.stop.as_ref()?;
-        Some(
-            self.start
-                .iter()
-                .map(|(p, s)| (stop.get(p).copied().unwrap_or(*s) - s).max(0) as u64)
-                .sum(),
-        )
+    /// About how many records the read covers (for progress bars): up to
+    /// the stop offsets, or to the high watermarks in `marks`.
+    pub(crate) fn estimate(&self, marks: &BTreeMap<i32, (i64, i64)>) -> Option<u64> {
+        let stop = |p: &i32| match &self.end {
+            End::Follow => None,
+            End::Now => marks.get(p).map(|m| m.1),
+            End::Before(stop) => stop.get(p).copied(),
+        };
+        self.start
+            .iter()
+            .map(|(p, s)| stop(p).map(|stop| (stop - s).max(0) as u64))
+            .sum()
     }
 }
 
@@ -179,8 +194,7 @@ pub(crate) enum Flow {
 }
 
 /// Reads `topic` over `span`, handing each record to `visit`, until every
-/// partition reached its stop offset, `visit` says stop, or the user
-/// interrupts.
+/// partition reached its end, `visit` says stop, or the user interrupts.
 pub(crate) fn read(
     ctx: &Ctx,
     reader: &Reader,
@@ -191,13 +205,17 @@ pub(crate) fn read(
     let mut list = TopicPartitionList::new();
     let mut remaining = BTreeMap::new();
     for (&p, &start) in &span.start {
-        let stop = span.stop.as_ref().map(|s| s[&p]);
+        let stop = match &span.end {
+            End::Before(stop) => Some(stop[&p]),
+            _ => None,
+        };
         if stop.is_some_and(|stop| stop <= start) {
             continue;
         }
         list.add_partition_offset(topic, p, Offset::Offset(start))?;
         remaining.insert(p, stop);
     }
+    let follow = matches!(span.end, End::Follow);
     if remaining.is_empty() {
         return Ok(Outcome::Done);
     }
@@ -206,13 +224,20 @@ pub(crate) fn read(
         if ctx.interrupted() {
             return Ok(Outcome::Interrupted);
         }
-        if span.stop.is_some() && remaining.is_empty() {
+        if !follow && remaining.is_empty() {
             return Ok(Outcome::Done);
         }
-        let Some(message) = reader.poll(Duration::from_millis(200)) else {
-            continue;
+        let message = match reader.poll(Duration::from_millis(200)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                if !follow {
+                    remaining.remove(&partition);
+                }
+                continue;
+            }
+            Some(Err(e)) => return Err(anyhow::Error::new(e).context(format!("reading {topic}"))),
+            Some(Ok(message)) => message,
         };
-        let message = message.with_context(|| format!("reading {topic}"))?;
         use rdkafka::Message as _;
         let partition = message.partition();
         let Some(stop) = remaining.get(&partition).copied() else {

@@ -12,7 +12,7 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use sluice_consumer::dlq::headers as dlq;
 
-use crate::cluster::{self, Cluster, Flow, Reader, Span};
+use crate::cluster::{self, Cluster, End, Flow, Reader, Span};
 use crate::filter::{Filter, header};
 use crate::progress::{Pacer, bar};
 use crate::tail::{Output, describe, headers};
@@ -109,13 +109,13 @@ pub(crate) fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The whole topic, as it is now.
+/// The whole topic, up to its end.
 fn everything(cluster: &Cluster, reader: &Reader, topic: &str) -> anyhow::Result<Span> {
     let partitions = cluster.partitions(reader, topic)?;
     let marks = cluster.watermarks(reader, topic, &partitions)?;
     Ok(Span {
         start: marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
-        stop: Some(marks.iter().map(|(p, (_, high))| (*p, *high)).collect()),
+        end: End::Now,
     })
 }
 
@@ -261,16 +261,15 @@ fn show(ctx: &Ctx, topic: &str, partition: i32, offset: i64) -> anyhow::Result<O
         )));
     }
     let marks = cluster.watermarks(&reader, topic, &[partition])?;
-    let (low, high) = marks[&partition];
-    if offset < low || offset >= high {
+    let low = marks[&partition].0;
+    if offset < low {
         return Err(bad_input(format!(
-            "{topic}[{partition}] holds offsets {low} to {} — no record at {offset}",
-            high - 1
+            "{topic}[{partition}] starts at offset {low}: no record at {offset}"
         )));
     }
     let span = Span {
         start: [(partition, offset)].into(),
-        stop: Some([(partition, offset + 1)].into()),
+        end: End::Before([(partition, offset + 1)].into()),
     };
     let mut shown = None;
     let outcome = cluster::read(ctx, &reader, topic, &span, |record| {
@@ -280,8 +279,14 @@ fn show(ctx: &Ctx, topic: &str, partition: i32, offset: i64) -> anyhow::Result<O
         shown = Some(described);
         Ok(Flow::Stop)
     })?;
-    if let Some(described) = shown {
-        println!("{}", serde_json::to_string_pretty(&described)?);
+    match (shown, &outcome) {
+        (Some(described), _) => println!("{}", serde_json::to_string_pretty(&described)?),
+        (None, Outcome::Done) => {
+            return Err(bad_input(format!(
+                "{topic}[{partition}] has no record at offset {offset}"
+            )));
+        }
+        (None, Outcome::Interrupted) => {}
     }
     Ok(outcome)
 }
@@ -319,10 +324,13 @@ fn redrive(
         .collect();
     let span = Span {
         start,
-        stop: Some(marks.iter().map(|(p, (_, high))| (*p, *high)).collect()),
+        end: End::Now,
     };
     let producer = cluster.producer()?;
-    let progress = bar(span.len(), if dry_run { "counting" } else { "redriving" });
+    let progress = bar(
+        span.estimate(&marks),
+        if dry_run { "counting" } else { "redriving" },
+    );
     let mut pacer = Pacer::new(rate);
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
     let mut passed_over = 0_u64;

@@ -7,7 +7,7 @@ use rdkafka::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 
-use crate::cluster::{self, Flow, Span};
+use crate::cluster::{self, End, Flow, Span};
 use crate::filter::Filter;
 use crate::progress::{Pacer, bar};
 use crate::{Ctx, Outcome, bad_input};
@@ -27,7 +27,7 @@ pub(crate) struct Args {
     /// beginning.
     #[arg(long)]
     since: Option<String>,
-    /// Records before this time; default: the end when the replay starts.
+    /// Records before this time; default: up to the end.
     #[arg(long)]
     until: Option<String>,
     #[command(flatten)]
@@ -59,17 +59,16 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         Some(at) => cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?,
         None => marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
     };
-    let stop = match until {
-        Some(at) => cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?,
-        None => marks.iter().map(|(p, (_, high))| (*p, *high)).collect(),
+    let end = match until {
+        Some(at) => {
+            End::Before(cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?)
+        }
+        None => End::Now,
     };
-    let span = Span {
-        start,
-        stop: Some(stop),
-    };
+    let span = Span { start, end };
     let producer = cluster.producer()?;
     let progress = bar(
-        span.len(),
+        span.estimate(&marks),
         if args.dry_run {
             "counting"
         } else {

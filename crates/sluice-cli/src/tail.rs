@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use sluice_core::envelope::header as ce;
 use sluice_core::{Deserializer, SchemaRegistry};
 
-use crate::cluster::{self, Flow, Span};
+use crate::cluster::{self, End, Flow, Span};
 use crate::filter::{Filter, header};
 use crate::{Ctx, Outcome, bad_input};
 
@@ -60,8 +60,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         None => marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
     };
-    let stop = (!args.follow).then(|| marks.iter().map(|(p, (_, high))| (*p, *high)).collect());
-    let span = Span { start, stop };
+    let end = if args.follow { End::Follow } else { End::Now };
+    let span = Span { start, end };
     let mut printed = 0;
     let mut out = std::io::stdout().lock();
     if args.output == Output::Table {

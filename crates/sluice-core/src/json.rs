@@ -64,7 +64,8 @@ pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, De
 
 /// Encodes `json` as a record value of `schema` (framed: magic byte,
 /// schema id, message indexes for Protobuf, body): the inverse of
-/// [`render`]. Protobuf accepts JSON names and proto field names.
+/// [`render`]. Protobuf accepts JSON names and proto field names, and, as
+/// proto3 does, writes no singular field that holds its default value.
 pub(crate) fn encode(schema: &RegisteredSchema, json: &Value) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(256);
     wire::write_header(schema.id, &mut out);
@@ -585,6 +586,10 @@ impl ProtoModel {
             }
             return Ok(());
         }
+        if is_default(field.kind, value) {
+            // proto3 writes no field that holds its default value.
+            return Ok(());
+        }
         write_varint(u64::from(number << 3 | u32::from(wire_type)), out);
         self.encode_scalar(field, value, out, depth)
     }
@@ -674,6 +679,20 @@ impl ProtoModel {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a singular scalar holds its default (zero, false, empty).
+fn is_default(kind: Kind, value: &Value) -> bool {
+    match (kind, value) {
+        (Kind::Message, _) => false,
+        (Kind::Enum, Value::Number(n)) => n.as_i64() == Some(0),
+        (Kind::Enum, Value::String(_)) => false,
+        (_, Value::Bool(b)) => !b,
+        (_, Value::Number(n)) => n.as_f64() == Some(0.0),
+        (Kind::String | Kind::Bytes, Value::String(s)) => s.is_empty(),
+        (_, Value::String(s)) => s == "0",
+        _ => false,
     }
 }
 

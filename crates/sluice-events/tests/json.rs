@@ -240,3 +240,21 @@ fn json_that_does_not_fit_the_schema_is_refused() {
         .unwrap_err();
     assert_eq!(error.class(), "invalid_json", "{error}");
 }
+
+#[test]
+fn json_defaults_are_not_written() {
+    use sluice_core::Event;
+    use sluice_events::proto;
+    let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
+    let with_defaults = Serializer::new()
+        .encode_json(
+            schema,
+            &json!({"emailId": "e", "subject": "", "sizeBytes": "0"}),
+        )
+        .unwrap();
+    let without = Serializer::new()
+        .encode_json(schema, &json!({"emailId": "e"}))
+        .unwrap();
+    assert_eq!(with_defaults, without);
+    assert_eq!(to_json(&without).unwrap(), json!({"emailId": "e"}));
+}

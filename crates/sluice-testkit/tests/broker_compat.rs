@@ -293,6 +293,33 @@ async fn high_watermark_after_batches(kind: BrokerKind) -> anyhow::Result<i64> {
     let c = consumer(&broker, "marks", &[])?;
     let (low, high) = c.fetch_watermarks("marks", 0, TIMEOUT)?;
     ensure!(low == 0, "low watermark {low}");
+    // The end as a reader finds it: librdkafka's partition EOF.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("group.id", "marks-eof")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset("marks", 0, Offset::Beginning)?;
+    reader.assign(&list)?;
+    let mut read = 0;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no EOF after {read} records"
+        );
+        match reader.poll(Duration::from_millis(100)) {
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(_)) => read += 1,
+            None => {}
+        }
+    }
+    ensure!(
+        read == 1001,
+        "partition EOF after {read} records, expected 1001"
+    );
     Ok(high)
 }
 
