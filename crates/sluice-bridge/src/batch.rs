@@ -7,14 +7,22 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
+use sluice_core::TraceContext;
+use sluice_telemetry::metrics as names;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
+use tracing::Instrument as _;
 
 use crate::config::BatchingConfig;
 
 /// One AWS batch API behind a route.
 pub(crate) trait Sink: Send + Sync + 'static {
     type Entry: Clone + Send + Sync + 'static;
+    /// For spans and metrics: `EventBridge`, `PutEvents`, `eventbridge`.
+    const SERVICE: &'static str;
+    const METHOD: &'static str;
+    const DESTINATION: &'static str;
 
     /// Sends one batch; on success, one status per entry, in order.
     fn send(
@@ -68,7 +76,46 @@ struct Item<E> {
     entry: E,
     size: usize,
     attempts: u32,
+    /// The record's trace, linked from the call's span.
+    trace: Option<TraceContext>,
     done: oneshot::Sender<Result<(), Rejection>>,
+}
+
+/// Metric handles of one route.
+struct RouteMetrics {
+    route: String,
+    sent: Counter,
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    fn new<S: Sink>(route: &str) -> Self {
+        Self {
+            route: route.to_owned(),
+            sent: metrics::counter!(
+                names::BRIDGE_ENTRIES_SENT,
+                "route" => route.to_owned(),
+                "destination" => S::DESTINATION
+            ),
+            duration: metrics::histogram!(names::BRIDGE_CALL_DURATION, "route" => route.to_owned()),
+        }
+    }
+
+    fn call(&self, outcome: &'static str) {
+        metrics::counter!(names::BRIDGE_CALLS, "route" => self.route.clone(), "outcome" => outcome)
+            .increment(1);
+    }
+
+    fn failed(&self, reason: &str, n: u64) {
+        if n > 0 {
+            metrics::counter!(
+                names::BRIDGE_ENTRIES_FAILED,
+                "route" => self.route.clone(),
+                "reason" => reason.to_owned()
+            )
+            .increment(n);
+        }
+    }
 }
 
 /// The submitting side; the batching task stops when every clone is gone
@@ -95,9 +142,11 @@ impl<E: Clone + Send + Sync + 'static> Batcher<E> {
         sink: Arc<S>,
         limits: BatchLimits,
         config: BatchingConfig,
+        route: &str,
     ) -> Self {
         let (tx, rx) = mpsc::channel(limits.max_entries * config.max_batches_in_flight * 2);
-        tokio::spawn(dispatch(sink, rx, limits, config));
+        let metrics = Arc::new(RouteMetrics::new::<S>(route));
+        tokio::spawn(dispatch(sink, rx, limits, config, metrics));
         Self { tx }
     }
 
@@ -106,12 +155,14 @@ impl<E: Clone + Send + Sync + 'static> Batcher<E> {
         &self,
         entry: E,
         size: usize,
+        trace: Option<TraceContext>,
     ) -> Result<Result<(), Rejection>, Stopped> {
         let (done, accepted) = oneshot::channel();
         let item = Item {
             entry,
             size,
             attempts: 0,
+            trace,
             done,
         };
         self.tx.send(item).await.map_err(|_| Stopped)?;
@@ -124,6 +175,7 @@ async fn dispatch<S: Sink>(
     mut rx: mpsc::Receiver<Item<S::Entry>>,
     limits: BatchLimits,
     config: BatchingConfig,
+    metrics: Arc<RouteMetrics>,
 ) {
     let calls = Arc::new(Semaphore::new(config.max_batches_in_flight));
     let throttle = Arc::new(Throttle::new(&config));
@@ -161,8 +213,9 @@ async fn dispatch<S: Sink>(
         let sink = Arc::clone(&sink);
         let throttle = Arc::clone(&throttle);
         let config = config.clone();
+        let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            deliver(&*sink, batch, &throttle, &config).await;
+            deliver(&*sink, batch, &throttle, &config, &metrics).await;
             drop(permit);
         });
     }
@@ -178,14 +231,54 @@ async fn deliver<S: Sink>(
     mut items: Vec<Item<S::Entry>>,
     throttle: &Throttle,
     config: &BatchingConfig,
+    metrics: &RouteMetrics,
 ) {
     let mut unavailable = 0;
     while !items.is_empty() {
         throttle.wait().await;
         let entries: Vec<S::Entry> = items.iter().map(|i| i.entry.clone()).collect();
-        match sink.send(&entries).await {
+        let span = tracing::info_span!(
+            "aws_call",
+            otel.name = %format_args!("{}.{}", S::SERVICE, S::METHOD),
+            otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = S::SERVICE,
+            rpc.method = S::METHOD,
+            sluice.route = %metrics.route,
+            aws.entries = entries.len(),
+            outcome = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            for trace in items.iter().filter_map(|i| i.trace.as_ref()) {
+                sluice_telemetry::propagation::link(&span, trace);
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = sink.send(&entries).instrument(span.clone()).await;
+        metrics.duration.record(started.elapsed());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CallError::Throttled(_)) => "throttled",
+            Err(CallError::Unavailable(_)) => "unavailable",
+            Err(CallError::Rejected { .. }) => "rejected",
+        };
+        span.record("outcome", outcome);
+        metrics.call(outcome);
+        match result {
             Ok(statuses) => {
                 unavailable = 0;
+                let accepted = statuses
+                    .iter()
+                    .filter(|s| **s == EntryStatus::Accepted)
+                    .count();
+                metrics.sent.increment(accepted as u64);
+                for status in &statuses {
+                    match status {
+                        EntryStatus::Accepted => {}
+                        EntryStatus::Throttled => metrics.failed("throttled", 1),
+                        EntryStatus::Failed { code, .. } => metrics.failed(code, 1),
+                    }
+                }
                 let mut again = Vec::new();
                 let mut throttled = false;
                 let mut retry_after = 0;
@@ -231,6 +324,7 @@ async fn deliver<S: Sink>(
             }
             Err(CallError::Throttled(message)) => {
                 tracing::debug!(%message, "throttled");
+                metrics.failed("throttled", items.len() as u64);
                 throttle.hit();
             }
             Err(CallError::Unavailable(message)) => {
@@ -240,12 +334,13 @@ async fn deliver<S: Sink>(
             }
             Err(CallError::Rejected { code, message }) => {
                 if let [_] = items.as_slice() {
+                    metrics.failed(&code, 1);
                     let item = items.pop().expect("one item");
                     let _ = item.done.send(Err(Rejection { code, message }));
                 } else {
                     tracing::debug!(%code, %message, entries = items.len(), "batch refused; sending its entries one by one");
                     for item in std::mem::take(&mut items) {
-                        Box::pin(deliver(sink, vec![item], throttle, config)).await;
+                        Box::pin(deliver(sink, vec![item], throttle, config, metrics)).await;
                     }
                 }
             }
@@ -317,6 +412,9 @@ mod tests {
 
     impl Sink for Flaky {
         type Entry = u32;
+        const SERVICE: &'static str = "Test";
+        const METHOD: &'static str = "Send";
+        const DESTINATION: &'static str = "test";
 
         async fn send(&self, entries: &[u32]) -> Result<Vec<EntryStatus>, CallError> {
             if self.count.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
@@ -365,10 +463,10 @@ mod tests {
             max_entries: 10,
             max_request_bytes: 1000,
         };
-        let batcher = Batcher::start(Arc::clone(&sink), limits, config());
+        let batcher = Batcher::start(Arc::clone(&sink), limits, config(), "test");
         let results = futures::future::join_all((0..1000_u32).map(|n| {
             let batcher = batcher.clone();
-            async move { (n, batcher.submit(n, 10).await.expect("running")) }
+            async move { (n, batcher.submit(n, 10, None).await.expect("running")) }
         }))
         .await;
         for (n, result) in &results {
@@ -403,11 +501,15 @@ mod tests {
             max_entries: 10,
             max_request_bytes: 100,
         };
-        let batcher = Batcher::start(Arc::clone(&sink), limits, config());
+        let batcher = Batcher::start(Arc::clone(&sink), limits, config(), "test");
         futures::future::join_all((0..200_u32).map(|n| {
             let batcher = batcher.clone();
             // 10, 20, 30 or 40 bytes.
-            async move { batcher.submit(n * 10 + 1, 10 * (1 + n as usize % 4)).await }
+            async move {
+                batcher
+                    .submit(n * 10 + 1, 10 * (1 + n as usize % 4), None)
+                    .await
+            }
         }))
         .await;
         for call in sink.calls.lock().unwrap().iter() {
@@ -424,6 +526,9 @@ mod tests {
         struct Picky(Mutex<Vec<usize>>);
         impl Sink for Picky {
             type Entry = u32;
+            const SERVICE: &'static str = "Test";
+            const METHOD: &'static str = "Send";
+            const DESTINATION: &'static str = "test";
             async fn send(&self, entries: &[u32]) -> Result<Vec<EntryStatus>, CallError> {
                 self.0.lock().unwrap().push(entries.len());
                 if entries.contains(&13) {
@@ -440,8 +545,9 @@ mod tests {
             max_entries: 10,
             max_request_bytes: 1000,
         };
-        let batcher = Batcher::start(Arc::clone(&sink), limits, config());
-        let results = futures::future::join_all((10..20_u32).map(|n| batcher.submit(n, 1))).await;
+        let batcher = Batcher::start(Arc::clone(&sink), limits, config(), "test");
+        let results =
+            futures::future::join_all((10..20_u32).map(|n| batcher.submit(n, 1, None))).await;
         for (n, result) in (10..20_u32).zip(results) {
             let result = result.expect("running");
             if n == 13 {

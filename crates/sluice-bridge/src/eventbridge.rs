@@ -29,6 +29,8 @@ pub(crate) struct Entry {
     detail_type: String,
     detail: String,
     time: Option<DateTime>,
+    /// X-Ray's form of the record's trace (not counted in the size).
+    trace_header: Option<String>,
 }
 
 impl Entry {
@@ -99,6 +101,7 @@ impl Destination for EventBridge {
             detail_type,
             detail: detail.to_string(),
             time,
+            trace_header: record.xray_header(),
         };
         let size = entry.size();
         Ok((entry, size))
@@ -107,6 +110,9 @@ impl Destination for EventBridge {
 
 impl Sink for EventBridge {
     type Entry = Entry;
+    const SERVICE: &'static str = "EventBridge";
+    const METHOD: &'static str = "PutEvents";
+    const DESTINATION: &'static str = "eventbridge";
 
     async fn send(&self, entries: &[Entry]) -> Result<Vec<EntryStatus>, CallError> {
         let request: Vec<PutEventsRequestEntry> = entries
@@ -118,6 +124,7 @@ impl Sink for EventBridge {
                     .detail_type(&e.detail_type)
                     .detail(&e.detail)
                     .set_time(e.time)
+                    .set_trace_header(e.trace_header.clone())
                     .build()
             })
             .collect();

@@ -29,7 +29,6 @@ mod batch;
 pub mod config;
 mod error;
 mod eventbridge;
-pub mod http;
 mod route;
 mod sqs;
 
@@ -72,6 +71,15 @@ impl BridgeStatus {
         self.routes
             .iter()
             .map(|(name, status)| (name.as_str(), status))
+    }
+}
+
+impl sluice_telemetry::http::Readiness for BridgeStatus {
+    fn ready(&self) -> Result<(), String> {
+        match self.not_ready().as_slice() {
+            [] => Ok(()),
+            waiting => Err(format!("no partitions yet for {}", waiting.join(", "))),
+        }
     }
 }
 
@@ -181,7 +189,7 @@ impl Bridge {
                 aws_sdk_eventbridge::Client::new(sdk),
                 eb.clone(),
             ));
-            let batcher = Batcher::start(Arc::clone(&sink), limits, batching);
+            let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
             return Ok(AnyRoute::EventBridge(RouteHandler::new(
                 sink,
                 batcher,
@@ -216,7 +224,7 @@ impl Bridge {
             .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
             .min(queue_max)
             .min(limits.max_request_bytes);
-        let batcher = Batcher::start(Arc::clone(&sink), limits, batching);
+        let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
         Ok(AnyRoute::Sqs(RouteHandler::new(
             sink,
             batcher,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rdkafka::Message as _;
 use rdkafka::message::Headers as _;
 use sluice_consumer::{Context, HandlerError, RecordHandler};
-use sluice_core::{Deserializer, SchemaRegistry};
+use sluice_core::{Deserializer, SchemaRegistry, TraceContext};
 
 use crate::batch::{Batcher, Sink};
 
@@ -22,9 +22,17 @@ pub(crate) struct Record<'a> {
     pub(crate) ctx: &'a Context,
     registry: &'static SchemaRegistry,
     max_record_bytes: usize,
+    trace: Option<TraceContext>,
 }
 
 impl Record<'_> {
+    /// The trace this record's entry continues, as an X-Ray header for AWS.
+    pub(crate) fn xray_header(&self) -> Option<String> {
+        self.trace
+            .as_ref()
+            .and_then(|t| sluice_telemetry::propagation::xray_header(t.traceparent()))
+    }
+
     pub(crate) fn value(&self) -> &[u8] {
         self.ctx.record().payload().unwrap_or_default()
     }
@@ -112,10 +120,22 @@ impl<D: Destination> RouteHandler<D> {
 
 impl<D: Destination> RecordHandler for RouteHandler<D> {
     async fn handle(&self, ctx: &Context) -> Result<(), HandlerError> {
+        // The handler's span continues the producer's trace; without an
+        // OpenTelemetry layer, the record's own trace context is passed on.
+        let trace = sluice_telemetry::propagation::current().or_else(|| {
+            let traceparent = ctx.header(sluice_core::envelope::header::TRACEPARENT)?;
+            let tracestate = ctx.header(sluice_core::envelope::header::TRACESTATE);
+            TraceContext::new(
+                String::from_utf8(traceparent.to_vec()).ok()?,
+                tracestate.and_then(|s| String::from_utf8(s.to_vec()).ok()),
+            )
+            .ok()
+        });
         let record = Record {
             ctx,
             registry: self.registry,
             max_record_bytes: self.max_record_bytes,
+            trace,
         };
         let (entry, size) = self.destination.entry(&record)?;
         if size > self.max_entry_bytes {
@@ -125,7 +145,7 @@ impl<D: Destination> RecordHandler for RouteHandler<D> {
             ))
             .with_class("oversize_entry"));
         }
-        match self.batcher.submit(entry, size).await {
+        match self.batcher.submit(entry, size, record.trace.clone()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(rejection)) => Err(HandlerError::permanent(format!(
                 "{}: {}",

@@ -7,7 +7,10 @@
 //! the event id, so a record delivered twice is one message.
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
+};
 use base64::Engine as _;
 use serde_json::Value;
 use sluice_consumer::HandlerError;
@@ -38,6 +41,9 @@ pub(crate) struct Entry {
     attributes: Vec<(String, String)>,
     group_id: Option<String>,
     deduplication_id: Option<String>,
+    /// `AWSTraceHeader`, X-Ray's form of the record's trace (a system
+    /// attribute: not counted in the message size).
+    trace_header: Option<String>,
 }
 
 impl Entry {
@@ -148,6 +154,7 @@ impl Destination for Sqs {
             attributes,
             group_id,
             deduplication_id,
+            trace_header: record.xray_header(),
         };
         let size = entry.size();
         Ok((entry, size))
@@ -156,6 +163,9 @@ impl Destination for Sqs {
 
 impl Sink for Sqs {
     type Entry = Entry;
+    const SERVICE: &'static str = "SQS";
+    const METHOD: &'static str = "SendMessageBatch";
+    const DESTINATION: &'static str = "sqs";
 
     async fn send(&self, entries: &[Entry]) -> Result<Vec<EntryStatus>, CallError> {
         let mut request = Vec::with_capacity(entries.len());
@@ -165,6 +175,17 @@ impl Sink for Sqs {
                 .message_body(&entry.body)
                 .set_message_group_id(entry.group_id.clone())
                 .set_message_deduplication_id(entry.deduplication_id.clone());
+            if let Some(header) = &entry.trace_header {
+                let value = MessageSystemAttributeValue::builder()
+                    .data_type(STRING)
+                    .string_value(header)
+                    .build()
+                    .expect("the data type is set");
+                builder = builder.message_system_attributes(
+                    MessageSystemAttributeNameForSends::AwsTraceHeader,
+                    value,
+                );
+            }
             for (name, value) in &entry.attributes {
                 let value = MessageAttributeValue::builder()
                     .data_type(STRING)

@@ -86,7 +86,7 @@ async fn sqs_partial_failures_and_throttling_resend_only_failed_entries() -> any
 
     let (failed, throttled) = assert_only_failed_entries_resent(&proxy, n as usize)?;
     ensure!(
-        failed >= 50 && throttled >= 5,
+        failed >= 20 && throttled >= 5,
         "faults injected: {failed} entries, {throttled} calls"
     );
     let mut sequences: Vec<u64> = messages
@@ -149,7 +149,7 @@ async fn eventbridge_partial_failures_and_throttling_resend_only_failed_entries(
 
     let (failed, throttled) = assert_only_failed_entries_resent(&proxy, n as usize)?;
     ensure!(
-        failed >= 30 && throttled >= 5,
+        failed >= 20 && throttled >= 5,
         "faults injected: {failed} entries, {throttled} calls"
     );
     let mut sequences: Vec<u64> = messages

@@ -72,6 +72,11 @@ impl DeadLetters {
         }
     }
 
+    /// The DLQ topic of records from `topic`.
+    pub(crate) fn topic_for(&self, topic: &str) -> String {
+        self.config.topic_for(topic)
+    }
+
     /// Sends the dead-letter record; `Ok` once the broker acknowledged it.
     pub(crate) async fn send(
         &self,

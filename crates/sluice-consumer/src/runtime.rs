@@ -219,6 +219,7 @@ fn poll_loop<H: RecordHandler>(
             let urgent = context.flow_control(client);
             if urgent || last_commit.elapsed() >= commit_interval {
                 context.commit(client, CommitMode::Async);
+                context.status.publish_metrics();
                 last_commit = Instant::now();
             }
         }
@@ -279,6 +280,7 @@ impl<H: RecordHandler> PollContext<H> {
         let task = self.runtime.spawn(worker::run(
             Arc::clone(&self.env),
             Arc::clone(&state),
+            Arc::new(worker::PartitionMetrics::new(topic)),
             receiver,
         ));
         self.status
@@ -637,6 +639,37 @@ impl ConsumerStatus {
         !self.partitions().is_empty()
     }
 
+    /// Sets the lag, in-flight and assignment gauges (the poll thread calls
+    /// this at every periodic commit).
+    pub(crate) fn publish_metrics(&self) {
+        use sluice_telemetry::metrics as names;
+        let lag = self.lag();
+        metrics::gauge!(names::CONSUMER_ASSIGNED_PARTITIONS).set(lag.len() as f64);
+        let in_flight: Vec<(String, i32, u64)> = self
+            .partitions()
+            .iter()
+            .map(|((topic, partition), state)| {
+                let received = state.received.load(Ordering::Relaxed);
+                let finished = state.finished.load(Ordering::Relaxed);
+                (topic.clone(), *partition, received.saturating_sub(finished))
+            })
+            .collect();
+        for l in lag {
+            let labels = [
+                ("topic", l.topic.clone()),
+                ("partition", l.partition.to_string()),
+            ];
+            if let Some(records) = l.records {
+                metrics::gauge!(names::CONSUMER_LAG_RECORDS, &labels).set(records as f64);
+            }
+            metrics::gauge!(names::CONSUMER_LAG_SECONDS, &labels).set(l.millis as f64 / 1000.0);
+        }
+        for (topic, partition, n) in in_flight {
+            let labels = [("topic", topic), ("partition", partition.to_string())];
+            metrics::gauge!(names::CONSUMER_IN_FLIGHT, &labels).set(n as f64);
+        }
+    }
+
     /// Lag of every owned partition.
     pub fn lag(&self) -> Vec<PartitionLag> {
         let now_ms = SystemTime::now()
@@ -666,5 +699,15 @@ impl ConsumerStatus {
                 }
             })
             .collect()
+    }
+}
+
+impl sluice_telemetry::http::Readiness for ConsumerStatus {
+    fn ready(&self) -> Result<(), String> {
+        if self.is_ready() {
+            Ok(())
+        } else {
+            Err("no partition assigned yet".to_owned())
+        }
     }
 }

@@ -6,11 +6,16 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use futures::FutureExt as _;
 use futures::stream::{FuturesUnordered, StreamExt as _};
+use metrics::{Counter, Histogram};
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
+use sluice_telemetry::metrics as names;
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use crate::config::RetryPolicy;
 use crate::dlq::{DeadLetters, Failure};
@@ -25,6 +30,8 @@ pub(crate) struct PartitionState {
     pub(crate) committable: AtomicI64,
     /// Records passed by the commit position so far.
     pub(crate) finished: AtomicU64,
+    /// Records received so far (`received - finished` are in flight).
+    pub(crate) received: AtomicU64,
     /// The partition's high watermark from the client's statistics, or -1.
     pub(crate) high_watermark: AtomicI64,
     /// Timestamp of the oldest record not yet committable, or -1.
@@ -38,10 +45,53 @@ impl Default for PartitionState {
         Self {
             committable: AtomicI64::new(-1),
             finished: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             high_watermark: AtomicI64::new(-1),
             oldest_pending_ms: AtomicI64::new(-1),
             newest_received_ms: AtomicI64::new(-1),
         }
+    }
+}
+
+/// Metric handles of one partition's topic, looked up once.
+pub(crate) struct PartitionMetrics {
+    topic: String,
+    received: Counter,
+    handled: Counter,
+    retries: Counter,
+    handler_duration: Histogram,
+    end_to_end: Histogram,
+}
+
+impl PartitionMetrics {
+    pub(crate) fn new(topic: &str) -> Self {
+        let label = || topic.to_owned();
+        Self {
+            topic: topic.to_owned(),
+            received: metrics::counter!(names::CONSUMER_RECEIVED, "topic" => label()),
+            handled: metrics::counter!(names::CONSUMER_HANDLED, "topic" => label()),
+            retries: metrics::counter!(names::CONSUMER_RETRIES, "topic" => label()),
+            handler_duration: metrics::histogram!(names::CONSUMER_HANDLER_DURATION, "topic" => label()),
+            end_to_end: metrics::histogram!(names::CONSUMER_END_TO_END, "topic" => label()),
+        }
+    }
+
+    fn handler_error(&self, class: &str) {
+        metrics::counter!(
+            names::CONSUMER_HANDLER_ERRORS,
+            "topic" => self.topic.clone(),
+            "class" => class.to_owned()
+        )
+        .increment(1);
+    }
+
+    fn dead_lettered(&self, class: &str) {
+        metrics::counter!(
+            names::CONSUMER_DEAD_LETTERED,
+            "topic" => self.topic.clone(),
+            "class" => class.to_owned()
+        )
+        .increment(1);
     }
 }
 
@@ -84,6 +134,7 @@ fn key_hash(record: &OwnedMessage) -> u64 {
 pub(crate) async fn run<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
     state: Arc<PartitionState>,
+    metrics: Arc<PartitionMetrics>,
     mut records: mpsc::UnboundedReceiver<Vec<OwnedMessage>>,
 ) {
     let mut tracker = OffsetTracker::default();
@@ -93,7 +144,7 @@ pub(crate) async fn run<H: RecordHandler>(
     loop {
         if open {
             while let Some((key, record)) = scheduler.next() {
-                running.push(process(Arc::clone(&env), key, record));
+                running.push(process(Arc::clone(&env), Arc::clone(&metrics), key, record));
             }
         } else if running.is_empty() {
             return;
@@ -104,6 +155,8 @@ pub(crate) async fn run<H: RecordHandler>(
                     for record in batch {
                         let timestamp = record.timestamp().to_millis().unwrap_or(-1);
                         if tracker.start(record.offset(), timestamp) {
+                            metrics.received.increment(1);
+                            state.received.fetch_add(1, Ordering::Relaxed);
                             state.newest_received_ms.store(timestamp, Ordering::Relaxed);
                             let key = if env.by_key { key_hash(&record) } else { 0 };
                             scheduler.push(key, Arc::new(record));
@@ -130,8 +183,61 @@ pub(crate) async fn run<H: RecordHandler>(
 /// Handles one record: retries retriable failures with backoff, then
 /// dead-letters; dead-letters permanent failures and panics at once. Only
 /// returns once the record is handled or its DLQ copy acknowledged.
+///
+/// The work runs in a `process` span (OpenTelemetry messaging attributes)
+/// that continues the trace of the record's `traceparent` header, with a
+/// `handle` span per handler call, `retry` spans for the backoff waits and
+/// a `dead_letter` span for the DLQ write.
 async fn process<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
+    metrics: Arc<PartitionMetrics>,
+    key: u64,
+    record: Arc<OwnedMessage>,
+) -> (u64, i64) {
+    let span = record_span(&record, &env.group);
+    handle_record(env, metrics, key, record)
+        .instrument(span)
+        .await
+}
+
+fn record_span(record: &OwnedMessage, group: &str) -> tracing::Span {
+    let header = |name: &str| {
+        use rdkafka::message::Headers as _;
+        record
+            .headers()?
+            .iter()
+            .filter(|h| h.key == name)
+            .last()?
+            .value
+            .and_then(|v| std::str::from_utf8(v).ok())
+    };
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format_args!("process {}", record.topic()),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.type = "process",
+        messaging.destination.name = record.topic(),
+        messaging.destination.partition.id = record.partition(),
+        messaging.kafka.offset = record.offset(),
+        messaging.kafka.message.key = record.key().map(String::from_utf8_lossy).as_deref(),
+        messaging.consumer.group.name = group,
+        messaging.message.id = header(sluice_core::envelope::header::ID),
+        error.type = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        sluice_telemetry::propagation::continue_from(
+            &span,
+            header(sluice_core::envelope::header::TRACEPARENT),
+            header(sluice_core::envelope::header::TRACESTATE),
+        );
+    }
+    span
+}
+
+async fn handle_record<H: RecordHandler>(
+    env: Arc<WorkerEnv<H>>,
+    metrics: Arc<PartitionMetrics>,
     key: u64,
     record: Arc<OwnedMessage>,
 ) -> (u64, i64) {
@@ -143,12 +249,27 @@ async fn process<H: RecordHandler>(
             group: Arc::clone(&env.group),
             attempt,
         };
+        let started = Instant::now();
         let outcome = AssertUnwindSafe(env.handler.handle(&ctx))
             .catch_unwind()
+            .instrument(tracing::info_span!("handle", attempt))
             .await;
+        metrics.handler_duration.record(started.elapsed());
         match outcome {
-            Ok(Ok(())) => return (key, offset),
+            Ok(Ok(())) => {
+                metrics.handled.increment(1);
+                if let Some(ms) = record.timestamp().to_millis() {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default();
+                    let since = now.saturating_sub(Duration::from_millis(ms.max(0) as u64));
+                    metrics.end_to_end.record(since);
+                }
+                return (key, offset);
+            }
             Ok(Err(error)) if error.is_retriable() && attempt < env.retry.max_attempts => {
+                metrics.handler_error(error.class());
+                metrics.retries.increment(1);
                 tracing::debug!(
                     topic = record.topic(),
                     partition = record.partition(),
@@ -157,10 +278,13 @@ async fn process<H: RecordHandler>(
                     %error,
                     "retrying record"
                 );
-                tokio::time::sleep(env.retry.backoff(attempt)).await;
+                tokio::time::sleep(env.retry.backoff(attempt))
+                    .instrument(tracing::info_span!("retry", attempt, error.type = error.class()))
+                    .await;
                 attempt += 1;
             }
             Ok(Err(error)) => {
+                metrics.handler_error(error.class());
                 break Failure {
                     class: error.class().to_owned(),
                     message: error.message().to_owned(),
@@ -168,6 +292,7 @@ async fn process<H: RecordHandler>(
                 };
             }
             Err(panic) => {
+                metrics.handler_error("handler_panic");
                 break Failure {
                     class: "handler_panic".to_owned(),
                     message: panic_message(panic.as_ref()),
@@ -176,6 +301,7 @@ async fn process<H: RecordHandler>(
             }
         }
     };
+    tracing::Span::current().record("error.type", failure.class.as_str());
     tracing::warn!(
         topic = record.topic(),
         partition = record.partition(),
@@ -185,10 +311,23 @@ async fn process<H: RecordHandler>(
         "dead-lettering record: {}",
         failure.message
     );
+    let dead_letter = tracing::info_span!(
+        "dead_letter",
+        messaging.destination.name = %env.dead_letters.topic_for(record.topic()),
+        error.type = failure.class.as_str(),
+    );
     let mut tries = 1;
     loop {
-        match env.dead_letters.send(&record, &failure).await {
-            Ok(()) => return (key, offset),
+        match env
+            .dead_letters
+            .send(&record, &failure)
+            .instrument(dead_letter.clone())
+            .await
+        {
+            Ok(()) => {
+                metrics.dead_lettered(&failure.class);
+                return (key, offset);
+            }
             Err(error) => {
                 // Not committed until the DLQ has it: keep trying, slowly.
                 tracing::error!(

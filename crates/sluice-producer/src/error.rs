@@ -30,6 +30,20 @@ pub enum SendErrorKind {
 }
 
 impl SendErrorKind {
+    /// A short, stable name, for metrics labels and logs.
+    pub fn class(self) -> &'static str {
+        match self {
+            SendErrorKind::Encode => "encode",
+            SendErrorKind::RecordTooLarge => "record_too_large",
+            SendErrorKind::UnknownTopic => "unknown_topic",
+            SendErrorKind::Authorization => "authorization",
+            SendErrorKind::TimedOut => "timed_out",
+            SendErrorKind::Unavailable => "unavailable",
+            SendErrorKind::Broker => "broker",
+            SendErrorKind::Closed => "closed",
+        }
+    }
+
     /// Whether sending the same event again later may succeed.
     pub fn is_retriable(self) -> bool {
         matches!(

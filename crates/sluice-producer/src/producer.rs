@@ -26,6 +26,39 @@ type TopicNaming = Arc<dyn Fn(&str) -> String + Send + Sync>;
 struct InFlight {
     report: oneshot::Sender<Result<(i32, i64), KafkaError>>,
     _buffer: OwnedSemaphorePermit,
+    started: Instant,
+    metrics: Arc<TopicMetrics>,
+}
+
+/// Metric handles of one topic, looked up once.
+struct TopicMetrics {
+    topic: String,
+    sent: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl TopicMetrics {
+    fn new(topic: &str) -> Self {
+        use sluice_telemetry::metrics::{PRODUCER_SEND_DURATION, PRODUCER_SENT};
+        Self {
+            topic: topic.to_owned(),
+            sent: metrics::counter!(PRODUCER_SENT, "topic" => topic.to_owned()),
+            duration: metrics::histogram!(PRODUCER_SEND_DURATION, "topic" => topic.to_owned()),
+        }
+    }
+
+    fn error(&self, kind: SendErrorKind) {
+        count_error(&self.topic, kind);
+    }
+}
+
+fn count_error(topic: &str, kind: SendErrorKind) {
+    metrics::counter!(
+        sluice_telemetry::metrics::PRODUCER_ERRORS,
+        "topic" => topic.to_owned(),
+        "class" => kind.class()
+    )
+    .increment(1);
 }
 
 /// Fails sends fast while the cluster is unreachable.
@@ -127,12 +160,19 @@ impl ProducerContext for DeliveryContext {
         let outcome = match result {
             Ok(message) => {
                 self.circuit.close();
+                in_flight.metrics.sent.increment(1);
+                in_flight
+                    .metrics
+                    .duration
+                    .record(in_flight.started.elapsed());
                 Ok((message.partition(), message.offset()))
             }
             Err((error, _)) => {
-                if SendErrorKind::of(error) == SendErrorKind::TimedOut {
+                let kind = SendErrorKind::of(error);
+                if kind == SendErrorKind::TimedOut {
                     self.circuit.open();
                 }
+                in_flight.metrics.error(kind);
                 Err(error.clone())
             }
         };
@@ -219,6 +259,7 @@ impl ProducerBuilder {
                 circuit,
                 naming: self.naming,
                 config: self.config,
+                metrics: Default::default(),
             }),
         })
     }
@@ -234,6 +275,25 @@ struct Inner {
     closed: AtomicBool,
     circuit: Arc<Circuit>,
     naming: TopicNaming,
+    metrics: std::sync::RwLock<std::collections::HashMap<String, Arc<TopicMetrics>>>,
+}
+
+impl Inner {
+    fn topic_metrics(&self, topic: &str) -> Arc<TopicMetrics> {
+        if let Some(found) = self
+            .metrics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+        {
+            return Arc::clone(found);
+        }
+        let mut all = self.metrics.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            all.entry(topic.to_owned())
+                .or_insert_with(|| Arc::new(TopicMetrics::new(topic))),
+        )
+    }
 }
 
 /// Publishes typed events. Cheap to clone; clones share one client.
@@ -267,6 +327,8 @@ pub struct PendingDelivery<E> {
     topic: String,
     event_id: String,
     outcome: oneshot::Receiver<Result<(i32, i64), KafkaError>>,
+    /// The `send` span, open until the acknowledgement is read.
+    span: tracing::Span,
 }
 
 impl<E> std::fmt::Debug for PendingDelivery<E> {
@@ -281,7 +343,23 @@ impl<E> std::fmt::Debug for PendingDelivery<E> {
 impl<E: Event> PendingDelivery<E> {
     /// Waits for the broker's acknowledgement.
     pub async fn wait(self) -> Result<Delivered, SendError<E>> {
-        match self.outcome.await {
+        let outcome = self.outcome.await;
+        match &outcome {
+            Ok(Ok((partition, offset))) => {
+                self.span
+                    .record("messaging.destination.partition.id", partition)
+                    .record("messaging.kafka.offset", offset);
+            }
+            Ok(Err(error)) => {
+                self.span
+                    .record("error.type", SendErrorKind::of(error).class());
+            }
+            Err(_) => {
+                self.span
+                    .record("error.type", SendErrorKind::Closed.class());
+            }
+        }
+        match outcome {
             Ok(Ok((partition, offset))) => Ok(Delivered {
                 topic: self.topic,
                 partition,
@@ -360,13 +438,37 @@ impl Producer {
         self.enqueue_with(event, envelope).await
     }
 
+    ///
+    /// Opens a `send` span (OpenTelemetry messaging attributes) that lasts
+    /// until the acknowledgement is read; when the envelope carries no trace
+    /// context, the span's goes into the record's `traceparent` header.
     pub async fn enqueue_with<E: Event>(
         &self,
         event: E,
-        envelope: Envelope,
+        mut envelope: Envelope,
     ) -> Result<PendingDelivery<E>, SendError<E>> {
-        let fail =
-            |kind, message: String, event| Err(SendError::new(kind, E::EVENT_TYPE, message, event));
+        let topic = self.topic_for(E::EVENT_TYPE);
+        let span = tracing::info_span!(
+            "send",
+            otel.name = %format_args!("send {topic}"),
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.destination.name = %topic,
+            messaging.message.id = %envelope.id,
+            messaging.kafka.message.key = tracing::field::Empty,
+            messaging.destination.partition.id = tracing::field::Empty,
+            messaging.kafka.offset = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        if envelope.trace.is_none() {
+            envelope.trace = sluice_telemetry::propagation::of(&span);
+        }
+        let fail = |kind: SendErrorKind, message: String, event| {
+            count_error(&topic, kind);
+            span.record("error.type", kind.class());
+            Err(SendError::new(kind, E::EVENT_TYPE, message, event))
+        };
         if self.inner.closed.load(Ordering::Acquire) {
             return fail(
                 SendErrorKind::Closed,
@@ -388,6 +490,7 @@ impl Producer {
             }
             Err(e) => return fail(SendErrorKind::Encode, e.to_string(), event),
         };
+        span.record("messaging.kafka.message.key", record.key.as_str());
         let size = record.key.len() + record.value.len();
         let permit = match Arc::clone(&self.inner.buffer)
             .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
@@ -402,11 +505,12 @@ impl Producer {
                 );
             }
         };
-        let topic = self.topic_for(E::EVENT_TYPE);
         let (report, outcome) = oneshot::channel();
         let in_flight = Box::new(InFlight {
             report,
             _buffer: permit,
+            started: Instant::now(),
+            metrics: self.inner.topic_metrics(&topic),
         });
         let base = BaseRecord::with_opaque_to(&topic, in_flight)
             .key(record.key.as_str())
@@ -421,6 +525,7 @@ impl Producer {
             topic,
             event_id: record.envelope.id,
             outcome,
+            span,
         })
     }
 

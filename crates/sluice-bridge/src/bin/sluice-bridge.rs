@@ -1,14 +1,15 @@
 //! `sluice-bridge --config FILE`: moves records from Kafka to EventBridge and
-//! SQS as the file's routes say, serves `/health` and `/ready`, and shuts
-//! down gracefully on SIGTERM or Ctrl-C.
+//! SQS as the file's routes say, serves `/health`, `/ready` and `/metrics`,
+//! exports traces over OTLP when the `OTEL_*` variables ask for it, and
+//! shuts down gracefully on SIGTERM or Ctrl-C.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sluice_bridge::http::Endpoints;
 use sluice_bridge::{Bridge, BridgeConfig};
 use sluice_core::SchemaRegistry;
+use sluice_telemetry::http::Endpoints;
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -23,11 +24,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // Logs, OTLP traces when OTEL_* asks for them, Prometheus metrics.
+    let _telemetry = sluice_telemetry::init("sluice-bridge")?;
     let args = Args::parse();
     let config = BridgeConfig::load(&args.config)?;
     let registry: &'static SchemaRegistry = Box::leak(Box::new(
@@ -37,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let endpoints = Endpoints::bind(config.http.listen).await?;
     let bridge = Bridge::start(config, registry, None).await?;
     if let Some(addr) = endpoints.local_addr() {
-        tracing::info!(%addr, "serving /health and /ready");
+        tracing::info!(%addr, "serving /health, /ready and /metrics");
     }
     tokio::spawn(endpoints.serve(bridge.status()));
     bridge.run(shutdown_signal()).await?;

@@ -43,6 +43,8 @@ pub struct Record {
     pub failed: Vec<String>,
     /// How many calls carried each entry.
     pub sightings: HashMap<String, usize>,
+    /// Every entry that reached moto, as sent.
+    pub forwarded_entries: Vec<Value>,
     calls: usize,
     entries_seen: usize,
 }
@@ -188,6 +190,13 @@ async fn handle(
                 .map(|(id, _)| id.clone())
                 .collect();
             record.forwarded_calls.push(forwarded);
+            record.forwarded_entries.extend(
+                entries
+                    .iter()
+                    .zip(&fail)
+                    .filter(|(_, f)| !**f)
+                    .map(|(e, _)| e.clone()),
+            );
             (false, fail)
         }
     };

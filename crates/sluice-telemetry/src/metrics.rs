@@ -1,0 +1,133 @@
+//! Metric names (Prometheus conventions: base units, `_total` counters,
+//! `_seconds` durations) and the Prometheus recorder.
+//!
+//! Metrics go through the [`metrics`] facade: nothing is recorded until a
+//! recorder is installed, by [`prometheus`] or by the service's own.
+
+use std::sync::OnceLock;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Records acknowledged by the broker. Labels: `topic`.
+pub const PRODUCER_SENT: &str = "sluice_producer_sent_total";
+/// Records that failed to send. Labels: `topic`, `class`.
+pub const PRODUCER_ERRORS: &str = "sluice_producer_errors_total";
+/// From hand-over to the client to the broker's acknowledgement. Labels: `topic`.
+pub const PRODUCER_SEND_DURATION: &str = "sluice_producer_send_duration_seconds";
+/// Records read from the cluster. Labels: `topic`.
+pub const CONSUMER_RECEIVED: &str = "sluice_consumer_received_total";
+/// Records whose handler succeeded. Labels: `topic`.
+pub const CONSUMER_HANDLED: &str = "sluice_consumer_handled_total";
+/// Failed handler calls, each attempt. Labels: `topic`, `class`.
+pub const CONSUMER_HANDLER_ERRORS: &str = "sluice_consumer_handler_errors_total";
+/// Handler calls that were retries. Labels: `topic`.
+pub const CONSUMER_RETRIES: &str = "sluice_consumer_retries_total";
+/// Records written to a DLQ topic. Labels: `topic` (the original), `class`.
+pub const CONSUMER_DEAD_LETTERED: &str = "sluice_consumer_dead_lettered_total";
+/// One handler call. Labels: `topic`.
+pub const CONSUMER_HANDLER_DURATION: &str = "sluice_consumer_handler_duration_seconds";
+/// From the record's timestamp to the end of its successful handling.
+/// Labels: `topic`.
+pub const CONSUMER_END_TO_END: &str = "sluice_consumer_end_to_end_seconds";
+/// Records between the committed position and the end. Labels: `topic`,
+/// `partition`.
+pub const CONSUMER_LAG_RECORDS: &str = "sluice_consumer_lag_records";
+/// Age of the oldest unfinished record. Labels: `topic`, `partition`.
+pub const CONSUMER_LAG_SECONDS: &str = "sluice_consumer_lag_seconds";
+/// Records read and not yet finished (handled or dead-lettered). Labels:
+/// `topic`, `partition`.
+pub const CONSUMER_IN_FLIGHT: &str = "sluice_consumer_in_flight_records";
+/// Partitions this member owns.
+pub const CONSUMER_ASSIGNED_PARTITIONS: &str = "sluice_consumer_assigned_partitions";
+/// Entries AWS accepted. Labels: `route`, `destination` (`eventbridge`, `sqs`).
+pub const BRIDGE_ENTRIES_SENT: &str = "sluice_bridge_entries_sent_total";
+/// Entries AWS did not accept, each time. Labels: `route`, `reason`
+/// (`throttled`, or the AWS error code).
+pub const BRIDGE_ENTRIES_FAILED: &str = "sluice_bridge_entries_failed_total";
+/// Batch calls to AWS. Labels: `route`, `outcome` (`ok`, `throttled`,
+/// `unavailable`, `rejected`).
+pub const BRIDGE_CALLS: &str = "sluice_bridge_calls_total";
+/// One batch call to AWS. Labels: `route`.
+pub const BRIDGE_CALL_DURATION: &str = "sluice_bridge_call_duration_seconds";
+
+/// Quantiles rendered for every histogram.
+pub const QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
+
+/// Installs the Prometheus recorder (once per process; later calls return
+/// the same handle) and describes sluice's metrics.
+///
+/// # Errors
+/// When another recorder is installed already.
+pub fn prometheus() -> Result<&'static PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_quantiles(QUANTILES)
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            describe();
+            Ok(handle)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Help texts and units, shown in the Prometheus output.
+pub fn describe() {
+    describe_counter!(PRODUCER_SENT, "Records acknowledged by the broker.");
+    describe_counter!(
+        PRODUCER_ERRORS,
+        "Records that failed to send, by error class."
+    );
+    describe_histogram!(
+        PRODUCER_SEND_DURATION,
+        Unit::Seconds,
+        "From hand-over to the client to the broker's acknowledgement."
+    );
+    describe_counter!(CONSUMER_RECEIVED, "Records read from the cluster.");
+    describe_counter!(CONSUMER_HANDLED, "Records whose handler succeeded.");
+    describe_counter!(
+        CONSUMER_HANDLER_ERRORS,
+        "Failed handler calls, by error class."
+    );
+    describe_counter!(CONSUMER_RETRIES, "Handler calls that were retries.");
+    describe_counter!(
+        CONSUMER_DEAD_LETTERED,
+        "Records written to a DLQ topic, by error class."
+    );
+    describe_histogram!(
+        CONSUMER_HANDLER_DURATION,
+        Unit::Seconds,
+        "One handler call."
+    );
+    describe_histogram!(
+        CONSUMER_END_TO_END,
+        Unit::Seconds,
+        "From the record's timestamp to the end of its handling."
+    );
+    describe_gauge!(
+        CONSUMER_LAG_RECORDS,
+        "Records between the committed position and the end."
+    );
+    describe_gauge!(
+        CONSUMER_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest unfinished record."
+    );
+    describe_gauge!(CONSUMER_IN_FLIGHT, "Records read and not yet finished.");
+    describe_gauge!(CONSUMER_ASSIGNED_PARTITIONS, "Partitions this member owns.");
+    describe_counter!(BRIDGE_ENTRIES_SENT, "Entries AWS accepted.");
+    describe_counter!(
+        BRIDGE_ENTRIES_FAILED,
+        "Entries AWS did not accept, by reason."
+    );
+    describe_counter!(BRIDGE_CALLS, "Batch calls to AWS, by outcome.");
+    describe_histogram!(
+        BRIDGE_CALL_DURATION,
+        Unit::Seconds,
+        "One batch call to AWS."
+    );
+}
