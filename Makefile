@@ -61,6 +61,7 @@ $(VENV)/.installed:
 terraform-check: venv
 	$(VENV)/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 	cd terraform/tests && $(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	cd deploy/tests && $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 ## The schema compatibility gate: fails on unregistered or incompatible changes.
 schema-check:

@@ -338,6 +338,15 @@ impl<H: RecordHandler> PollContext<H> {
             return;
         };
         let partition = first.partition();
+        let _poll = tracing::debug_span!(
+            "poll",
+            messaging.system = "kafka",
+            messaging.operation.type = "receive",
+            messaging.destination.name = first.topic(),
+            messaging.destination.partition.id = partition,
+            messaging.batch.message_count = batch.len(),
+        )
+        .entered();
         let mut workers = self.workers();
         let Some(handle) = workers
             .get_mut(first.topic())
