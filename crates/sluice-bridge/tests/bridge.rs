@@ -18,29 +18,7 @@ async fn events_reach_sqs_through_an_eventbridge_rule_once_each() -> anyhow::Res
     let env = Env::start().await?;
     let topic = "email.received";
     env.topics(topic, 3).await?;
-    let queue = env.queue("bus-target", &[]).await?;
-    let queue_arn = env.queue_arn(&queue).await?;
-    let events = env.eventbridge();
-    events.create_event_bus().name("sluice").send().await?;
-    events
-        .put_rule()
-        .name("emails")
-        .event_bus_name("sluice")
-        .event_pattern(format!(r#"{{"source": ["{SOURCE}"]}}"#))
-        .send()
-        .await?;
-    events
-        .put_targets()
-        .rule("emails")
-        .event_bus_name("sluice")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(&queue_arn)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let queue = env.rule_to_queue("sluice", "bus-target").await?;
 
     let n = 300;
     common::produce(&env.bootstrap(), topic, 0..n, 12).await?;

@@ -55,95 +55,27 @@ fn assert_only_failed_entries_resent(proxy: &Proxy, n: usize) -> anyhow::Result<
     Ok((record.failed.len(), record.throttled_calls.len()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqs_partial_failures_and_throttling_resend_only_failed_entries() -> anyhow::Result<()> {
-    let env = Env::start().await?;
-    let topic = "email.received";
-    env.topics(topic, 3).await?;
-    let queue = env.queue("emails", &[]).await?;
-    let n = 500;
+/// Bridges events `0..n` of a fresh topic with `route` through a proxy
+/// injecting `faults`, reads them from `queue` (where `event_of` finds the
+/// event in a message body), and checks that only failed entries were sent
+/// again and every event arrived once.
+async fn bridge_through_faults(
+    env: &Env,
+    topic: &str,
+    route: &str,
+    queue: &str,
+    n: u64,
+    faults: Faults,
+    event_of: fn(&Value) -> &Value,
+) -> anyhow::Result<()> {
     common::produce(&env.bootstrap(), topic, 0..n, 50).await?;
-    let proxy = Proxy::start(
-        env.moto.endpoint_url(),
-        Faults {
-            throttle_every: 7,
-            fail_every: 13,
-        },
-    )
-    .await?;
+    let proxy = Proxy::start(env.moto.endpoint_url(), faults).await?;
     let bridge = Running::start(
-        config(
-            &env,
-            &proxy.url(),
-            &format!("[[route]]\nname = \"queue\"\ntopics = [\"{topic}\"]\nsqs = {{ queue_url = \"{queue}\" }}\n"),
-        )?,
+        config(env, &proxy.url(), route)?,
         sdk_without_retries(&proxy.url()),
     )
     .await?;
-    let messages = env.receive(&queue, n as usize).await?;
-    bridge.wait_caught_up().await?;
-    bridge.stop().await?;
-
-    let (failed, throttled) = assert_only_failed_entries_resent(&proxy, n as usize)?;
-    ensure!(
-        failed >= 20 && throttled >= 5,
-        "faults injected: {failed} entries, {throttled} calls"
-    );
-    let mut sequences: Vec<u64> = messages
-        .iter()
-        .map(|m| sequence_of(&serde_json::from_str::<Value>(m.body().unwrap_or("{}"))?))
-        .collect::<anyhow::Result<_>>()?;
-    sequences.sort_unstable();
-    ensure!(sequences == (0..n).collect::<Vec<_>>(), "each event once");
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eventbridge_partial_failures_and_throttling_resend_only_failed_entries()
--> anyhow::Result<()> {
-    let env = Env::start().await?;
-    let topic = "email.received";
-    env.topics(topic, 3).await?;
-    let queue = env.queue("bus-target", &[]).await?;
-    let queue_arn = env.queue_arn(&queue).await?;
-    let events = env.eventbridge();
-    events
-        .put_rule()
-        .name("all")
-        .event_pattern(format!(r#"{{"source": ["{}"]}}"#, common::SOURCE))
-        .send()
-        .await?;
-    events
-        .put_targets()
-        .rule("all")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(&queue_arn)
-                .build()?,
-        )
-        .send()
-        .await?;
-    let n = 400;
-    common::produce(&env.bootstrap(), topic, 0..n, 50).await?;
-    let proxy = Proxy::start(
-        env.moto.endpoint_url(),
-        Faults {
-            throttle_every: 5,
-            fail_every: 11,
-        },
-    )
-    .await?;
-    let bridge = Running::start(
-        config(
-            &env,
-            &proxy.url(),
-            &format!("[[route]]\nname = \"bus\"\ntopics = [\"{topic}\"]\neventbridge = {{ event_bus = \"default\" }}\n"),
-        )?,
-        sdk_without_retries(&proxy.url()),
-    )
-    .await?;
-    let messages = env.receive(&queue, n as usize).await?;
+    let messages = env.receive(queue, n as usize).await?;
     bridge.wait_caught_up().await?;
     bridge.stop().await?;
 
@@ -155,13 +87,49 @@ async fn eventbridge_partial_failures_and_throttling_resend_only_failed_entries(
     let mut sequences: Vec<u64> = messages
         .iter()
         .map(|m| {
-            let event: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
-            sequence_of(&event["detail"]["data"])
+            let body: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
+            sequence_of(event_of(&body))
         })
         .collect::<anyhow::Result<_>>()?;
     sequences.sort_unstable();
     ensure!(sequences == (0..n).collect::<Vec<_>>(), "each event once");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqs_partial_failures_and_throttling_resend_only_failed_entries() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let topic = "email.received";
+    env.topics(topic, 3).await?;
+    let queue = env.queue("emails", &[]).await?;
+    let route = format!(
+        "[[route]]\nname = \"queue\"\ntopics = [\"{topic}\"]\nsqs = {{ queue_url = \"{queue}\" }}\n"
+    );
+    let faults = Faults {
+        throttle_every: 7,
+        fail_every: 13,
+    };
+    bridge_through_faults(&env, topic, &route, &queue, 500, faults, |body| body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eventbridge_partial_failures_and_throttling_resend_only_failed_entries()
+-> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let topic = "email.received";
+    env.topics(topic, 3).await?;
+    let queue = env.rule_to_queue("default", "bus-target").await?;
+    let route = format!(
+        "[[route]]\nname = \"bus\"\ntopics = [\"{topic}\"]\neventbridge = {{ event_bus = \"default\" }}\n"
+    );
+    let faults = Faults {
+        throttle_every: 5,
+        fail_every: 11,
+    };
+    bridge_through_faults(&env, topic, &route, &queue, 400, faults, |body| {
+        &body["detail"]["data"]
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,26 +20,8 @@ use sluice_testkit::{create_topic, free_port};
 
 const EXAMPLE: &str = include_str!("../bridge.example.toml");
 
-/// The status code and body of `GET path`.
 fn get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("a status line in {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    Ok(sluice_testkit::http_get(port, path)?)
 }
 
 struct Service(Child);
@@ -76,33 +56,7 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
     let env = Env::start().await?;
     let fifo = env.queue("sluice-archiver.fifo", &[]).await?;
     let audit = env.queue("sluice-audit", &[]).await?;
-    let bus_target = env.queue("bus-target", &[]).await?;
-    let bus_target_arn = env.queue_arn(&bus_target).await?;
-    let events = env.eventbridge();
-    events
-        .create_event_bus()
-        .name("sluice-events")
-        .send()
-        .await?;
-    events
-        .put_rule()
-        .name("all")
-        .event_bus_name("sluice-events")
-        .event_pattern(format!(r#"{{"source": ["{SOURCE}"]}}"#))
-        .send()
-        .await?;
-    events
-        .put_targets()
-        .rule("all")
-        .event_bus_name("sluice-events")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(&bus_target_arn)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let bus_target = env.rule_to_queue("sluice-events", "bus-target").await?;
 
     // The example, pointed at this environment.
     let http_port = free_port()?;
@@ -216,6 +170,24 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
         let attributes = message.message_attributes().context("attributes")?;
         ensure!(attributes["ce_type"].string_value() == Some(EmailValidated::EVENT_TYPE));
     }
+
+    // What /metrics says matches what went through each route.
+    let (status, metrics) = get(http_port, "/metrics")?;
+    ensure!(status == 200, "/metrics: {status}");
+    for (route, destination, n) in [
+        ("emails-to-bus", "eventbridge", received),
+        ("received-to-archiver", "sqs", received),
+        ("validated-to-audit", "sqs", validated),
+    ] {
+        let line = format!(
+            "sluice_bridge_entries_sent_total{{route=\"{route}\",destination=\"{destination}\"}} {n}"
+        );
+        ensure!(metrics.contains(&line), "no `{line}` in\n{metrics}");
+    }
+    ensure!(
+        metrics.contains("sluice_consumer_handled_total{topic=\"email.received\"}"),
+        "consumer metrics of the routes"
+    );
 
     // SIGTERM: a graceful stop with a zero exit status.
     let mut service = service;

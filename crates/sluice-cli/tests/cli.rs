@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use rdkafka::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Headers as _, OwnedMessage};
 use serde_json::Value;
 use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
@@ -16,7 +15,7 @@ use sluice_events::proto::EmailReceived;
 use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
 use sluice_producer::{Producer, ProducerConfig};
-use sluice_testkit::{MockKafka, Tansu, create_topic, free_port};
+use sluice_testkit::{MockKafka, Tansu, create_topic, free_port, read_topic};
 
 const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
 
@@ -86,46 +85,6 @@ async fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<u64>) -> a
         p.wait().await?;
     }
     Ok(())
-}
-
-/// The first `n` records of `topic` (partition 0), and a check that no more
-/// arrive. Counted, not bounded by watermarks: Tansu 0.6.0 reports a wrong
-/// high watermark after multi-record batches (docs/brokers.md).
-fn read_n(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<OwnedMessage>> {
-    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
-        .client_config()
-        .set("group.id", format!("reader-{}", fastrand_id()))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut list = rdkafka::TopicPartitionList::new();
-    list.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
-    consumer.assign(&list)?;
-    let mut records = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while records.len() < n {
-        ensure!(
-            Instant::now() < deadline,
-            "read {} of {n} from {topic}",
-            records.len()
-        );
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            records.push(m?.detach());
-        }
-    }
-    let quiet = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < quiet {
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            anyhow::bail!("more than {n} records in {topic}: offset {}", m?.offset());
-        }
-    }
-    Ok(records)
-}
-
-fn fastrand_id() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 fn header(record: &OwnedMessage, name: &str) -> Option<String> {
@@ -310,7 +269,7 @@ async fn replay_by_time_range_copies_exactly_the_range() -> anyhow::Result<()> {
         "{dry}"
     );
     ensure!(
-        read_n(&brokers, "cli.dst", 0)?.is_empty(),
+        read_topic(&brokers, "cli.dst", 0)?.is_empty(),
         "a dry run sends nothing"
     );
 
@@ -322,8 +281,8 @@ async fn replay_by_time_range_copies_exactly_the_range() -> anyhow::Result<()> {
         ],
     )?;
     ensure!(out.contains("copied 15 records"), "{out}");
-    let copied = read_n(&brokers, "cli.dst", 15)?;
-    let originals = read_n(&brokers, "cli.src", 35)?;
+    let copied = read_topic(&brokers, "cli.dst", 15)?;
+    let originals = read_topic(&brokers, "cli.src", 35)?;
     for (copy, original) in copied.iter().zip(&originals[10..25]) {
         ensure!(copy.key() == original.key() && copy.payload() == original.payload());
         ensure!(
@@ -389,12 +348,12 @@ async fn dlq_commands_and_redrive_restore_the_original_records() -> anyhow::Resu
 
     let dry = ok(&brokers, &["dlq", "redrive", "cli.orders.dlq", "--dry-run"])?;
     ensure!(dry.contains("would redrive 10 records"), "{dry}");
-    read_n(&brokers, "cli.orders", 30).context("a dry run sends nothing")?;
+    read_topic(&brokers, "cli.orders", 30).context("a dry run sends nothing")?;
 
     let out = ok(&brokers, &["dlq", "redrive", "cli.orders.dlq"])?;
     ensure!(out.contains("redrove 10 records"), "{out}");
-    let all = read_n(&brokers, "cli.orders", 40)?;
-    let dead = read_n(&brokers, "cli.orders.dlq", 10)?;
+    let all = read_topic(&brokers, "cli.orders", 40)?;
+    let dead = read_topic(&brokers, "cli.orders.dlq", 10)?;
     for (back, dead) in all[30..].iter().zip(&dead) {
         ensure!(back.key() == dead.key() && back.payload() == dead.payload());
         ensure!(header(back, "ce_id") == header(dead, "ce_id"));
@@ -427,7 +386,7 @@ async fn an_interrupted_redrive_resumes_and_sends_each_record_once() -> anyhow::
     let n = 40;
     produce(&brokers, "cli.jobs", 0..n).await?;
     consume(&brokers, "cli.jobs", |_| true).await?;
-    read_n(&brokers, "cli.jobs.dlq", n as usize)?;
+    read_topic(&brokers, "cli.jobs.dlq", n as usize)?;
 
     let child = command(
         &brokers,
@@ -462,14 +421,14 @@ async fn an_interrupted_redrive_resumes_and_sends_each_record_once() -> anyhow::
         first > 0 && first < n as usize,
         "{first} redriven before the interrupt"
     );
-    read_n(&brokers, "cli.jobs", n as usize + first)?;
+    read_topic(&brokers, "cli.jobs", n as usize + first)?;
 
     let out = ok(&brokers, &["dlq", "redrive", "cli.jobs.dlq"])?;
     ensure!(
         out.contains(&format!("redrove {} records", n as usize - first)),
         "{out}"
     );
-    let all = read_n(&brokers, "cli.jobs", 2 * n as usize)?;
+    let all = read_topic(&brokers, "cli.jobs", 2 * n as usize)?;
     let redriven: Vec<String> = all[n as usize..]
         .iter()
         .filter_map(|r| header(r, "ce_id"))

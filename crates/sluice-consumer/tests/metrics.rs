@@ -1,8 +1,6 @@
 //! `/metrics` after a known workload counts exactly what happened, and
 //! `/ready` turns true once partitions are assigned.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
@@ -16,20 +14,7 @@ use sluice_telemetry::http::Endpoints;
 use sluice_testkit::MockKafka;
 
 fn get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("a status")?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    Ok((status, body.unwrap_or_default()))
+    Ok(sluice_testkit::http_get(port, path)?)
 }
 
 /// The value of the sample of `name` whose labels include all of `labels`.

@@ -336,6 +336,16 @@ impl ProtoModel {
         })
     }
 
+    /// The message `name`, reached at nesting `depth`.
+    fn model(&self, name: &str, depth: usize) -> Result<&MessageModel, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        self.messages
+            .get(name)
+            .ok_or_else(|| format!("message {name} is not described"))
+    }
+
     fn render(&self, bytes: &[u8]) -> Result<Value, String> {
         self.message(&self.root, bytes, 0).map(Value::Object)
     }
@@ -346,13 +356,7 @@ impl ProtoModel {
         mut input: &[u8],
         depth: usize,
     ) -> Result<Map<String, Value>, String> {
-        if depth > MAX_DEPTH {
-            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
-        }
-        let model = self
-            .messages
-            .get(name)
-            .ok_or_else(|| format!("message {name} is not described"))?;
+        let model = self.model(name, depth)?;
         let mut out = Map::new();
         while !input.is_empty() {
             let key = varint(&mut input)?;
@@ -493,13 +497,7 @@ impl ProtoModel {
         out: &mut Vec<u8>,
         depth: usize,
     ) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
-        }
-        let model = self
-            .messages
-            .get(name)
-            .ok_or_else(|| format!("message {name} is not described"))?;
+        let model = self.model(name, depth)?;
         let object = json
             .as_object()
             .ok_or_else(|| format!("{name}: expected an object, found {json}"))?;

@@ -263,10 +263,13 @@ impl SchemaRegistry {
 mod tests {
     use super::*;
 
+    /// The registry's form of a message with no fields.
+    const EMPTY: &str = r#"{"syntax": "proto3", "root": ".t.M", "messages": [{"name": ".t.M", "fields": []}], "enums": []}"#;
+
     #[test]
     fn ids_and_versions_are_unique() {
-        let a = || RegisteredSchema::new(1, "a", 1, Format::Protobuf, "").expect("valid");
-        let b = |id, version| RegisteredSchema::new(id, "b", version, Format::Protobuf, "");
+        let a = || RegisteredSchema::new(1, "a", 1, Format::Protobuf, EMPTY).expect("valid");
+        let b = |id, version| RegisteredSchema::new(id, "b", version, Format::Protobuf, EMPTY);
         assert!(SchemaRegistry::new([a(), b(2, 1).expect("valid")]).is_ok());
         assert!(matches!(
             SchemaRegistry::new([a(), b(1, 1).expect("valid")]),
@@ -291,5 +294,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn invalid_protobuf_schemas_are_refused() {
+        for text in [
+            "",
+            "{}",
+            r#"{"syntax": "proto3", "root": ".t.X", "messages": []}"#,
+        ] {
+            assert!(matches!(
+                RegisteredSchema::new(1, "a", 1, Format::Protobuf, text),
+                Err(RegistryError::InvalidProtobuf { id: 1, .. })
+            ));
+        }
     }
 }

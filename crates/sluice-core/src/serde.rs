@@ -4,7 +4,7 @@
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError};
 use crate::event::Event;
-use crate::registry::SchemaRegistry;
+use crate::registry::{RegisteredSchema, SchemaRegistry};
 use crate::wire;
 
 /// The default cap on a record value: Kafka's default `message.max.bytes`
@@ -118,19 +118,7 @@ impl<'r> Deserializer<'r> {
 
     /// Decodes `value` as an `E`.
     pub fn decode<E: Event>(&self, value: &[u8]) -> Result<E, DecodeError> {
-        if value.len() > self.max_record_bytes {
-            return Err(DecodeError::Oversize {
-                size: value.len(),
-                limit: self.max_record_bytes,
-            });
-        }
-        let frame = wire::read_header(value)?;
-        let schema = self
-            .registry
-            .get(frame.schema_id)
-            .ok_or(DecodeError::UnknownSchemaId {
-                id: frame.schema_id,
-            })?;
+        let (schema, body) = self.schema_of(value)?;
         if schema.subject != E::SUBJECT || schema.format != E::Codec::FORMAT {
             return Err(DecodeError::TypeMismatch {
                 expected: format!("{} ({})", E::SUBJECT, E::Codec::FORMAT),
@@ -140,12 +128,15 @@ impl<'r> Deserializer<'r> {
                 ),
             });
         }
-        E::Codec::decode(frame.body, schema)
+        E::Codec::decode(body, schema)
     }
 
-    /// Renders `value`, whatever registered type it holds, as JSON (see
-    /// [`crate::json`] for the mapping).
-    pub fn to_json(&self, value: &[u8]) -> Result<serde_json::Value, DecodeError> {
+    /// The registered schema a framed value names, and its body; checks the
+    /// size limit first.
+    fn schema_of<'v>(
+        &self,
+        value: &'v [u8],
+    ) -> Result<(&'r RegisteredSchema, &'v [u8]), DecodeError> {
         if value.len() > self.max_record_bytes {
             return Err(DecodeError::Oversize {
                 size: value.len(),
@@ -159,7 +150,14 @@ impl<'r> Deserializer<'r> {
             .ok_or(DecodeError::UnknownSchemaId {
                 id: frame.schema_id,
             })?;
-        crate::json::render(schema, frame.body)
+        Ok((schema, frame.body))
+    }
+
+    /// Renders `value`, whatever registered type it holds, as JSON (see
+    /// [`crate::json`] for the mapping).
+    pub fn to_json(&self, value: &[u8]) -> Result<serde_json::Value, DecodeError> {
+        let (schema, body) = self.schema_of(value)?;
+        crate::json::render(schema, body)
     }
 
     /// Decodes `value` as an `E`, first checking that the record's `ce_type`

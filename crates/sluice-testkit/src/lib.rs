@@ -15,6 +15,8 @@
 mod admin;
 mod mock;
 mod moto;
+mod process;
+mod read;
 mod tansu;
 
 use std::time::Duration;
@@ -22,6 +24,7 @@ use std::time::Duration;
 pub use admin::{create_topic, wait_for_topic};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
+pub use read::{http_get, read_topic};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
 
 /// Why a test broker could not be started or used.
@@ -50,6 +53,8 @@ pub enum TestkitError {
     },
     #[error("Kafka error: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("reading {topic}: {detail}")]
+    Read { topic: String, detail: String },
     #[error("creating topic {topic} failed: {detail}")]
     CreateTopic { topic: String, detail: String },
 }

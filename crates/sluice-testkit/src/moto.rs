@@ -3,13 +3,14 @@
 
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use tokio::time::Instant;
 
+use crate::process::ChildService;
 use crate::{Result, TestkitError, free_port};
 
 /// The region every client of a [`Moto`] uses.
@@ -17,9 +18,8 @@ pub const MOTO_REGION: &str = "us-east-1";
 
 #[derive(Debug)]
 pub struct Moto {
-    child: Child,
+    service: ChildService,
     port: u16,
-    log: tempfile::NamedTempFile,
 }
 
 impl Moto {
@@ -51,22 +51,10 @@ impl Moto {
             what: "a free port".into(),
             source,
         })?;
-        let log = tempfile::NamedTempFile::new().map_err(|source| TestkitError::Spawn {
-            what: "a log file".into(),
-            source,
-        })?;
-        let spawn_err = |source| TestkitError::Spawn {
-            what: binary.display().to_string(),
-            source,
-        };
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.reopen().map_err(spawn_err)?)
-            .stderr(log.reopen().map_err(spawn_err)?)
-            .spawn()
-            .map_err(spawn_err)?;
-        let mut moto = Self { child, port, log };
+        let mut command = Command::new(&binary);
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let service = ChildService::spawn(command)?;
+        let mut moto = Self { service, port };
         moto.wait_ready(Duration::from_secs(60)).await?;
         Ok(moto)
     }
@@ -87,13 +75,13 @@ impl Moto {
 
     /// What the server printed so far, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        self.service.log()
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.service.exited() {
                 return Err(self.not_ready(timeout, format!("exited with {status}")));
             }
             if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
@@ -127,11 +115,4 @@ pub fn sdk_config_for(endpoint_url: &str) -> SdkConfig {
             )),
         )
         .build()
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -1,11 +1,12 @@
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+use crate::process::ChildService;
 use crate::{Result, TestkitError};
 
 /// The Tansu version the tests are written against.
@@ -15,9 +16,8 @@ pub const TANSU_VERSION: &str = "0.6.0";
 /// in-memory storage. Killed on drop.
 #[derive(Debug)]
 pub struct Tansu {
-    child: Child,
+    service: ChildService,
     port: u16,
-    log: tempfile::NamedTempFile,
 }
 
 impl Tansu {
@@ -70,28 +70,17 @@ impl Tansu {
     /// broker does (see [`free_port`]).
     pub async fn start_on(port: u16) -> Result<Self> {
         let binary = Self::binary()?;
-        let log = tempfile::NamedTempFile::new().map_err(|source| TestkitError::Spawn {
-            what: "a log file".into(),
-            source,
-        })?;
-        let spawn_err = |source| TestkitError::Spawn {
-            what: binary.display().to_string(),
-            source,
-        };
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .arg("broker")
             .args(["--listener-url", &url])
             .args(["--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/"])
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.reopen().map_err(spawn_err)?)
-            .stderr(log.reopen().map_err(spawn_err)?)
-            .spawn()
-            .map_err(spawn_err)?;
-        let mut tansu = Self { child, port, log };
+            .env("RUST_LOG", "warn");
+        let service = ChildService::spawn(command)?;
+        let mut tansu = Self { service, port };
         tansu.wait_ready(Duration::from_secs(30)).await?;
         Ok(tansu)
     }
@@ -106,7 +95,7 @@ impl Tansu {
 
     /// What the broker printed so far, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        self.service.log()
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
@@ -118,7 +107,7 @@ impl Tansu {
         };
         let addr = (Ipv4Addr::LOCALHOST, self.port);
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.service.exited() {
                 return Err(not_ready(self, format!("exited with {status}")));
             }
             if TcpStream::connect(addr).is_ok() {
@@ -142,13 +131,6 @@ impl Tansu {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(not_ready(self, last))
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

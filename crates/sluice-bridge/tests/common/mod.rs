@@ -1,7 +1,7 @@
 //! Shared by the bridge's integration tests: Tansu for Kafka, moto for AWS,
 //! sequenced events, and reading results back from SQS and Kafka.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod proxy;
 
@@ -12,7 +12,6 @@ use anyhow::{Context as _, ensure};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use rdkafka::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice_bridge::{Bridge, BridgeConfig};
@@ -74,6 +73,37 @@ impl Env {
         }
         let output = request.send().await?;
         Ok(output.queue_url().context("a queue URL")?.to_owned())
+    }
+
+    /// A queue that receives, through a rule on `bus` (created unless it is
+    /// `default`), every event whose source is [`SOURCE`]. Returns its URL.
+    pub async fn rule_to_queue(&self, bus: &str, queue: &str) -> anyhow::Result<String> {
+        let url = self.queue(queue, &[]).await?;
+        let arn = self.queue_arn(&url).await?;
+        let events = self.eventbridge();
+        if bus != "default" {
+            events.create_event_bus().name(bus).send().await?;
+        }
+        events
+            .put_rule()
+            .name(format!("to-{queue}"))
+            .event_bus_name(bus)
+            .event_pattern(format!(r#"{{"source": ["{SOURCE}"]}}"#))
+            .send()
+            .await?;
+        events
+            .put_targets()
+            .rule(format!("to-{queue}"))
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id(queue)
+                    .arn(&arn)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(url)
     }
 
     pub async fn queue_arn(&self, url: &str) -> anyhow::Result<String> {
@@ -261,29 +291,7 @@ pub async fn produce_raw(
     Ok(())
 }
 
-/// Reads exactly `n` records of `topic` from the beginning.
-pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<OwnedMessage>> {
-    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
-        .client_config()
-        .set("group.id", format!("{topic}-reader-{}", std::process::id()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let mut records = Vec::with_capacity(n);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while records.len() < n {
-        ensure!(
-            Instant::now() < deadline,
-            "only {} of {n} records in {topic}",
-            records.len()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            records.push(message?.detach());
-        }
-    }
-    Ok(records)
-}
+pub use sluice_testkit::read_topic;
 
 /// The last value of a header, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {

@@ -1,14 +1,13 @@
 //! Shared by the consumer's integration tests: sequenced events, a log of
 //! what handlers saw, and reading topics back.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use rdkafka::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Headers as _, OwnedMessage};
 use sluice_consumer::ConsumerConfig;
 use sluice_core::Event;
@@ -144,40 +143,7 @@ pub fn assert_per_key_order(
     Ok(duplicates)
 }
 
-/// Reads exactly `n` records of `topic` from the beginning (and checks no
-/// more arrive for a moment).
-pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<OwnedMessage>> {
-    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
-        .client_config()
-        .set("group.id", format!("{topic}-reader-{}", std::process::id()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let mut records = Vec::with_capacity(n);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while records.len() < n {
-        ensure!(
-            Instant::now() < deadline,
-            "only {} of {n} records in {topic}",
-            records.len()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            records.push(message?.detach());
-        }
-    }
-    let quiet = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < quiet {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message?;
-            anyhow::bail!(
-                "more than {n} records in {topic}: extra at offset {}",
-                message.offset()
-            );
-        }
-    }
-    Ok(records)
-}
+pub use sluice_testkit::read_topic;
 
 /// The value of header `name`, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> anyhow::Result<String> {

@@ -1,0 +1,47 @@
+//! A service in a child process: its output in a log file, killed on drop.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use crate::{Result, TestkitError};
+
+#[derive(Debug)]
+pub(crate) struct ChildService {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl ChildService {
+    /// Starts `command` with stdin closed and stdout and stderr in a log.
+    pub(crate) fn spawn(mut command: Command) -> Result<Self> {
+        let what = command.get_program().to_string_lossy().into_owned();
+        let spawn_err = |source| TestkitError::Spawn {
+            what: what.clone(),
+            source,
+        };
+        let log = tempfile::NamedTempFile::new().map_err(spawn_err)?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.reopen().map_err(spawn_err)?)
+            .stderr(log.reopen().map_err(spawn_err)?)
+            .spawn()
+            .map_err(spawn_err)?;
+        Ok(Self { child, log })
+    }
+
+    /// What the service printed so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// The exit status, if the service has stopped.
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ChildService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
