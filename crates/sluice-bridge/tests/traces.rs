@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use common::proxy::{Faults, Proxy};
-use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
+use opentelemetry::trace::{TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use sluice_core::Event as _;
 use sluice_events::proto::EmailReceived;
@@ -51,9 +51,19 @@ async fn one_trace_from_producer_to_the_aws_request() -> anyhow::Result<()> {
         ids.push(producer.send(common::event(sequence, 3)).await?.event_id);
     }
 
+    let queue = aws_sdk_sqs::Client::new(&moto.sdk_config())
+        .create_queue()
+        .queue_name("traced")
+        .send()
+        .await?
+        .queue_url()
+        .context("a queue URL")?
+        .to_owned();
+    // The same topic to a bus and to a queue: two groups, two handlers.
     let text = format!(
         "[kafka]\nbootstrap_servers = \"{}\"\n[aws]\nendpoint_url = \"{}\"\n\
-         [[route]]\nname = \"bus\"\ntopics = [\"traced\"]\neventbridge = {{ event_bus = \"default\" }}\n",
+         [[route]]\nname = \"bus\"\ntopics = [\"traced\"]\neventbridge = {{ event_bus = \"default\" }}\n\
+         [[route]]\nname = \"queue\"\ntopics = [\"traced\"]\nsqs = {{ queue_url = \"{queue}\" }}\n",
         kafka.bootstrap_servers(),
         proxy.url()
     );
@@ -63,7 +73,7 @@ async fn one_trace_from_producer_to_the_aws_request() -> anyhow::Result<()> {
     )
     .await?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while proxy.record().forwarded_entries.len() < ids.len() {
+    while proxy.record().forwarded_entries.len() < 2 * ids.len() {
         ensure!(Instant::now() < deadline, "the entries did not reach AWS");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -71,12 +81,18 @@ async fn one_trace_from_producer_to_the_aws_request() -> anyhow::Result<()> {
     bridge.stop().await?;
     provider.force_flush()?;
     let spans = exporter.get_finished_spans()?;
-    let headers: Vec<String> = proxy
-        .record()
+    let record = proxy.record();
+    let bus_headers: Vec<&str> = record
         .forwarded_entries
         .iter()
-        .filter_map(|e| e["TraceHeader"].as_str().map(str::to_owned))
+        .filter_map(|e| e["TraceHeader"].as_str())
         .collect();
+    let queue_headers: Vec<&str> = record
+        .forwarded_entries
+        .iter()
+        .filter_map(|e| e["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"].as_str())
+        .collect();
+    ensure!(bus_headers.len() == ids.len() && queue_headers.len() == ids.len());
 
     for id in &ids {
         let send = spans
@@ -87,45 +103,52 @@ async fn one_trace_from_producer_to_the_aws_request() -> anyhow::Result<()> {
             })
             .with_context(|| format!("no send span for {id}"))?;
         let trace: TraceId = send.span_context.trace_id();
-        let process = spans
-            .iter()
-            .find(|s| s.name == "process traced" && s.span_context.trace_id() == trace)
-            .with_context(|| format!("no process span in trace {trace}"))?;
-        ensure!(
-            process.parent_span_id == send.span_context.span_id(),
-            "the process span is the send span's child"
-        );
-        ensure!(attribute(process, "messaging.system").as_deref() == Some("kafka"));
-        ensure!(
-            attribute(process, "messaging.consumer.group.name").as_deref()
-                == Some("sluice-bridge.bus")
-        );
-        let handle = spans
-            .iter()
-            .find(|s| s.name == "handle" && s.span_context.trace_id() == trace)
-            .context("a handle span in the trace")?;
-        ensure!(handle.parent_span_id == process.span_context.span_id());
-        // The AWS request: X-Ray's form of the same trace, parent = handle.
-        let hex = format!("{trace}");
-        let expected = format!(
-            "Root=1-{}-{};Parent={};Sampled=1",
-            &hex[..8],
-            &hex[8..],
-            handle.span_context.span_id()
-        );
-        ensure!(
-            headers.contains(&expected),
-            "no TraceHeader {expected} in {headers:?}"
-        );
-        let call = spans
-            .iter()
-            .find(|s| {
-                s.name == "EventBridge.PutEvents"
-                    && s.links.iter().any(|l| l.span_context.trace_id() == trace)
-            })
-            .context("a PutEvents span linked to the trace")?;
-        ensure!(call.parent_span_id == SpanId::INVALID || call.span_context.is_valid());
-        ensure!(attribute(call, "rpc.method").as_deref() == Some("PutEvents"));
+        for (group, call_name, headers) in [
+            ("sluice-bridge.bus", "EventBridge.PutEvents", &bus_headers),
+            (
+                "sluice-bridge.queue",
+                "SQS.SendMessageBatch",
+                &queue_headers,
+            ),
+        ] {
+            let process = spans
+                .iter()
+                .find(|s| {
+                    s.name == "process traced"
+                        && s.span_context.trace_id() == trace
+                        && attribute(s, "messaging.consumer.group.name").as_deref() == Some(group)
+                })
+                .with_context(|| format!("no process span of {group} in trace {trace}"))?;
+            ensure!(
+                process.parent_span_id == send.span_context.span_id(),
+                "the process span is the send span's child"
+            );
+            ensure!(attribute(process, "messaging.system").as_deref() == Some("kafka"));
+            let handle = spans
+                .iter()
+                .find(|s| s.name == "handle" && s.parent_span_id == process.span_context.span_id())
+                .context("a handle span under process")?;
+            // The AWS request: X-Ray's form of the same trace, parent = handle.
+            let hex = format!("{trace}");
+            let expected = format!(
+                "Root=1-{}-{};Parent={};Sampled=1",
+                &hex[..8],
+                &hex[8..],
+                handle.span_context.span_id()
+            );
+            ensure!(
+                headers.contains(&expected.as_str()),
+                "{group}: no trace header {expected} in {headers:?}"
+            );
+            let call = spans
+                .iter()
+                .find(|s| {
+                    s.name == call_name
+                        && s.links.iter().any(|l| l.span_context.trace_id() == trace)
+                })
+                .with_context(|| format!("a {call_name} span linked to the trace"))?;
+            ensure!(attribute(call, "rpc.system").as_deref() == Some("aws-api"));
+        }
     }
     Ok(())
 }
