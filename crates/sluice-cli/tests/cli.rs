@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use rdkafka::Message as _;
-use rdkafka::message::{Headers as _, OwnedMessage};
+use rdkafka::message::Headers as _;
 use serde_json::Value;
 use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
 use sluice_core::{Event, Serializer};
@@ -15,7 +15,9 @@ use sluice_events::proto::EmailReceived;
 use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
 use sluice_producer::{Producer, ProducerConfig};
-use sluice_testkit::{MockKafka, Tansu, create_topic, free_port, read_topic};
+use sluice_testkit::{
+    MockKafka, Tansu, create_topic, free_port, header_text as header, read_topic,
+};
 
 const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
 
@@ -85,16 +87,6 @@ async fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<u64>) -> a
         p.wait().await?;
     }
     Ok(())
-}
-
-fn header(record: &OwnedMessage, name: &str) -> Option<String> {
-    record
-        .headers()?
-        .iter()
-        .filter(|h| h.key == name)
-        .last()
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Fails the events whose sequence `fail` picks, so they are dead-lettered.

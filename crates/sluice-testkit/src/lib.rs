@@ -24,7 +24,7 @@ use std::time::Duration;
 pub use admin::{create_topic, wait_for_topic};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
-pub use read::{http_get, read_topic};
+pub use read::{header_text, http_get, read_topic};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
 
 /// Why a test broker could not be started or used.

@@ -62,6 +62,18 @@ pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Result<Vec<OwnedMes
     Ok(records)
 }
 
+/// The last value of header `name`, as text.
+pub fn header_text(record: &OwnedMessage, name: &str) -> Option<String> {
+    use rdkafka::message::Headers as _;
+    record
+        .headers()?
+        .iter()
+        .filter(|h| h.key == name)
+        .last()
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// `GET path` on 127.0.0.1:`port`: the status code and the body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;

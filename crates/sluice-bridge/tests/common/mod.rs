@@ -293,17 +293,7 @@ pub async fn produce_raw(
 
 pub use sluice_testkit::read_topic;
 
-/// The last value of a header, as text.
-pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {
-    use rdkafka::message::Headers as _;
-    record
-        .headers()?
-        .iter()
-        .filter(|h| h.key == name)
-        .last()
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-}
+pub use sluice_testkit::header_text as header;
 
 /// A bridge configuration: `[kafka]` and `[aws]` for this environment, and
 /// the given routes.
