@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
-use rdkafka::message::BorrowedMessage;
-use rdkafka::producer::FutureProducer;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, Header, Headers as _, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
 use sluice_kafka::KafkaConfig;
 use sluice_kafka::security::TokenContext;
 
@@ -238,7 +238,6 @@ pub(crate) fn read(
             Some(Err(e)) => return Err(anyhow::Error::new(e).context(format!("reading {topic}"))),
             Some(Ok(message)) => message,
         };
-        use rdkafka::Message as _;
         let partition = message.partition();
         let Some(stop) = remaining.get(&partition).copied() else {
             continue;
@@ -273,4 +272,61 @@ pub(crate) fn parse_time(text: &str) -> anyhow::Result<i64> {
         .map_err(|_| bad_input(format!("{text:?} is before 1970")))?
         .as_millis();
     Ok(ms as i64)
+}
+
+/// The headers of `record` whose names `keep` accepts, in order.
+pub(crate) fn headers_where(
+    record: &BorrowedMessage<'_>,
+    keep: impl Fn(&str) -> bool,
+) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = record.headers() {
+        for h in original.iter().filter(|h| keep(h.key)) {
+            headers = headers.insert(Header {
+                key: h.key,
+                value: h.value,
+            });
+        }
+    }
+    headers
+}
+
+/// Sends `record`'s key and value to `topic` with `headers`; the delivery
+/// is for [`wait_deliveries`].
+pub(crate) fn resend(
+    producer: &FutureProducer<TokenContext>,
+    record: &BorrowedMessage<'_>,
+    topic: &str,
+    headers: OwnedHeaders,
+) -> anyhow::Result<DeliveryFuture> {
+    let mut out = FutureRecord::to(topic).headers(headers);
+    if let Some(key) = record.key() {
+        out = out.key(key);
+    }
+    if let Some(value) = record.payload() {
+        out = out.payload(value);
+    }
+    producer
+        .send_result(out)
+        .map_err(|(e, _)| anyhow::anyhow!("cannot send to {topic}: {e}"))
+}
+
+/// Waits for every delivery to `topic`, failing on the first error.
+pub(crate) fn wait_deliveries(
+    ctx: &Ctx,
+    pending: &mut Vec<rdkafka::producer::DeliveryFuture>,
+    topic: &str,
+) -> anyhow::Result<()> {
+    for delivery in pending.drain(..) {
+        let result = ctx
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(60), delivery).await });
+        match result {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err((e, _)))) => anyhow::bail!("a record was not delivered to {topic}: {e}"),
+            Ok(Err(_)) => anyhow::bail!("the producer stopped before a delivery to {topic}"),
+            Err(_) => anyhow::bail!("no delivery report from {topic} within 60 s"),
+        }
+    }
+    Ok(())
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::consumer::{CommitMode, Consumer as _};
-use rdkafka::message::{BorrowedMessage, Header, Headers as _, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::message::{BorrowedMessage, Header};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use sluice_consumer::dlq::headers as dlq;
@@ -394,31 +393,13 @@ fn send_back(
         .unwrap_or(0)
         + 1;
     let count = count.to_string();
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = record.headers() {
-        for h in original.iter() {
-            if h.key.starts_with(dlq::PREFIX) || h.key == REDRIVE_COUNT {
-                continue;
-            }
-            headers = headers.insert(Header {
-                key: h.key,
-                value: h.value,
-            });
-        }
-    }
-    headers = headers.insert(Header {
+    let headers = cluster::headers_where(record, |name| {
+        !name.starts_with(dlq::PREFIX) && name != REDRIVE_COUNT
+    })
+    .insert(Header {
         key: REDRIVE_COUNT,
         value: Some(count.as_bytes()),
     });
-    let mut out = FutureRecord::to(origin).headers(headers);
-    if let Some(key) = record.key() {
-        out = out.key(key);
-    }
-    if let Some(value) = record.payload() {
-        out = out.payload(value);
-    }
-    let delivery = producer
-        .send_result(out)
-        .map_err(|(e, _)| anyhow::anyhow!("cannot send to {origin}: {e}"))?;
-    crate::replay::wait_deliveries(ctx, &mut vec![delivery], origin)
+    let delivery = cluster::resend(producer, record, origin, headers)?;
+    cluster::wait_deliveries(ctx, &mut vec![delivery], origin)
 }

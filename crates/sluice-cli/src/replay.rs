@@ -1,12 +1,6 @@
 //! `sluice replay`: copy records from one topic to another (or back to the
 //! same one) by time range and filters, at a controlled rate.
 
-use std::time::Duration;
-
-use rdkafka::Message as _;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
-
 use crate::cluster::{self, End, Flow, Span};
 use crate::filter::Filter;
 use crate::progress::{Pacer, bar};
@@ -88,33 +82,14 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             return Ok(Flow::Continue);
         }
         pacer.wait();
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = record.headers() {
-            use rdkafka::message::Headers as _;
-            for h in original.iter() {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
-        }
-        let mut out = FutureRecord::to(&args.to).headers(headers);
-        if let Some(key) = record.key() {
-            out = out.key(key);
-        }
-        if let Some(value) = record.payload() {
-            out = out.payload(value);
-        }
-        let delivery = producer
-            .send_result(out)
-            .map_err(|(e, _)| anyhow::anyhow!("cannot send to {}: {e}", args.to))?;
-        pending.push(delivery);
+        let headers = cluster::headers_where(record, |_| true);
+        pending.push(cluster::resend(&producer, record, &args.to, headers)?);
         if pending.len() >= 1000 {
-            wait_deliveries(ctx, &mut pending, &args.to)?;
+            cluster::wait_deliveries(ctx, &mut pending, &args.to)?;
         }
         Ok(Flow::Continue)
     })?;
-    wait_deliveries(ctx, &mut pending, &args.to)?;
+    cluster::wait_deliveries(ctx, &mut pending, &args.to)?;
     progress.finish_and_clear();
     if args.dry_run {
         println!(
@@ -125,23 +100,4 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         println!("copied {copied} records from {} to {}", args.from, args.to);
     }
     Ok(outcome)
-}
-
-pub(crate) fn wait_deliveries(
-    ctx: &Ctx,
-    pending: &mut Vec<rdkafka::producer::DeliveryFuture>,
-    topic: &str,
-) -> anyhow::Result<()> {
-    for delivery in pending.drain(..) {
-        let result = ctx
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(60), delivery).await });
-        match result {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err((e, _)))) => anyhow::bail!("a record was not delivered to {topic}: {e}"),
-            Ok(Err(_)) => anyhow::bail!("the producer stopped before a delivery to {topic}"),
-            Err(_) => anyhow::bail!("no delivery report from {topic} within 60 s"),
-        }
-    }
-    Ok(())
 }

@@ -336,6 +336,13 @@ impl ProtoModel {
         })
     }
 
+    /// The entry type of a `map<K, V>` field (a repeated field of a map
+    /// entry message), rendered as a JSON object.
+    fn map_entry(&self, field: &FieldModel) -> Option<&MessageModel> {
+        let entry = self.messages.get(field.type_name.as_deref()?)?;
+        (field.repeated && entry.is_map_entry).then_some(entry)
+    }
+
     /// The message `name`, reached at nesting `depth`.
     fn model(&self, name: &str, depth: usize) -> Result<&MessageModel, String> {
         if depth > MAX_DEPTH {
@@ -392,12 +399,7 @@ impl ProtoModel {
             let value = self
                 .scalar(field, wire_type, &mut input, depth)
                 .map_err(at)?;
-            let entry_type = field
-                .type_name
-                .as_deref()
-                .and_then(|t| self.messages.get(t))
-                .filter(|m| m.is_map_entry && field.repeated);
-            if entry_type.is_some() {
+            if self.map_entry(field).is_some() {
                 let Value::Object(mut entry) = value else {
                     unreachable!("a message renders as an object")
                 };
@@ -530,15 +532,10 @@ impl ProtoModel {
         depth: usize,
     ) -> Result<(), String> {
         let wire_type = field.kind.wire_type();
-        let map_entry = field
-            .type_name
-            .as_deref()
-            .filter(|t| field.repeated && self.messages.get(*t).is_some_and(|m| m.is_map_entry));
-        if let Some(entry_type) = map_entry {
+        if let Some(entry_model) = self.map_entry(field) {
             let object = value
                 .as_object()
                 .ok_or_else(|| format!("expected an object (a map), found {value}"))?;
-            let entry_model = &self.messages[entry_type];
             for (k, v) in object {
                 let mut entry = Vec::new();
                 let key_field = &entry_model.fields[&1];
