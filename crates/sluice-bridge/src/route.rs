@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use rdkafka::Message as _;
-use rdkafka::message::Headers as _;
 use sluice_consumer::{Context, HandlerError, RecordHandler};
 use sluice_core::{Deserializer, SchemaRegistry, TraceContext};
 
@@ -58,18 +56,16 @@ impl Record<'_> {
     /// (the last value of a repeated name wins).
     pub(crate) fn headers_with_prefix(&self, prefix: &str) -> Vec<(&str, &str)> {
         let mut found: Vec<(&str, &str)> = Vec::new();
-        if let Some(headers) = self.ctx.record().headers() {
-            for header in headers.iter() {
-                let (Some(value), true) = (header.value, header.key.starts_with(prefix)) else {
-                    continue;
-                };
-                let Ok(value) = std::str::from_utf8(value) else {
-                    continue;
-                };
-                match found.iter_mut().find(|(k, _)| *k == header.key) {
-                    Some(slot) => slot.1 = value,
-                    None => found.push((header.key, value)),
-                }
+        for header in self.ctx.record().headers() {
+            let (Some(value), true) = (header.value, header.key.starts_with(prefix)) else {
+                continue;
+            };
+            let Ok(value) = std::str::from_utf8(value) else {
+                continue;
+            };
+            match found.iter_mut().find(|(k, _)| *k == header.key) {
+                Some(slot) => slot.1 = value,
+                None => found.push((header.key, value)),
             }
         }
         found

@@ -4,14 +4,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers as _, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use sluice_kafka::security::TokenContext;
 
 use crate::config::DlqConfig;
+use crate::record::Record;
 
 /// The names of the headers a dead-lettered record gains.
 pub mod headers {
@@ -78,11 +78,7 @@ impl DeadLetters {
     }
 
     /// Sends the dead-letter record; `Ok` once the broker acknowledged it.
-    pub(crate) async fn send(
-        &self,
-        record: &OwnedMessage,
-        failure: &Failure,
-    ) -> Result<(), KafkaError> {
+    pub(crate) async fn send(&self, record: &Record, failure: &Failure) -> Result<(), KafkaError> {
         let topic = self.config.topic_for(record.topic());
         let headers = dead_letter_headers(record, &self.group, failure, SystemTime::now());
         let mut out = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
@@ -108,19 +104,16 @@ impl DeadLetters {
 /// The original headers without earlier `sluice.dlq.*` ones, then this
 /// failure's.
 pub(crate) fn dead_letter_headers(
-    record: &OwnedMessage,
+    record: &Record,
     group: &str,
     failure: &Failure,
     now: SystemTime,
 ) -> OwnedHeaders {
     let original = record.headers();
-    let count = original.map_or(0, |h| h.count());
-    let mut headers = OwnedHeaders::new_with_capacity(count + 9);
-    if let Some(original) = original {
-        for header in original.iter() {
-            if !header.key.starts_with(headers::PREFIX) {
-                headers = headers.insert(header);
-            }
+    let mut headers = OwnedHeaders::new_with_capacity(original.len() + 9);
+    for header in original {
+        if !header.key.starts_with(headers::PREFIX) {
+            headers = headers.insert(header);
         }
     }
     let timestamp = record
@@ -190,19 +183,13 @@ fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use rdkafka::Timestamp;
+    use rdkafka::message::Headers as _;
 
     use super::*;
 
-    fn record(headers: OwnedHeaders) -> OwnedMessage {
-        OwnedMessage::new(
-            Some(b"value".to_vec()),
-            Some(b"key".to_vec()),
-            "orders".into(),
-            Timestamp::CreateTime(1_700_000_000_123),
-            3,
-            42,
-            Some(headers),
-        )
+    fn record(headers: &[(&str, Option<&[u8]>)]) -> Record {
+        Record::new("orders", 3, 42, Some(b"key"), Some(b"value"), headers)
+            .with_timestamp(Timestamp::CreateTime(1_700_000_000_123))
     }
 
     fn values(headers: &OwnedHeaders, name: &str) -> Vec<String> {
@@ -215,22 +202,17 @@ mod tests {
 
     #[test]
     fn dead_letter_headers_keep_the_original_and_replace_earlier_ones() {
-        let original = OwnedHeaders::new()
-            .insert(Header {
-                key: "ce_type",
-                value: Some(b"order.placed.v1"),
-            })
-            .insert(Header {
-                key: headers::ERROR_CLASS,
-                value: Some(b"from_an_earlier_failure"),
-            });
+        let original = [
+            ("ce_type", Some(&b"order.placed.v1"[..])),
+            (headers::ERROR_CLASS, Some(b"from_an_earlier_failure")),
+        ];
         let failure = Failure {
             class: "decode_malformed".into(),
             message: "é".repeat(600),
             attempts: 1,
         };
         let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_456);
-        let out = dead_letter_headers(&record(original), "billing", &failure, at);
+        let out = dead_letter_headers(&record(&original), "billing", &failure, at);
         assert_eq!(values(&out, "ce_type"), ["order.placed.v1"]);
         assert_eq!(values(&out, headers::ERROR_CLASS), ["decode_malformed"]);
         assert_eq!(values(&out, headers::TOPIC), ["orders"]);

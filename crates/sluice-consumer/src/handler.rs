@@ -6,23 +6,33 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use rdkafka::Message as _;
-use rdkafka::message::{Headers as _, OwnedMessage};
 use sluice_core::{Codec as _, Deserializer, Envelope, EnvelopeError, Event, SchemaRegistry};
 
 use crate::error::HandlerError;
+use crate::record::Record;
 
 /// One record as handed to a handler, and where it stands.
 #[derive(Debug, Clone)]
 pub struct Context {
-    pub(crate) record: Arc<OwnedMessage>,
+    pub(crate) record: Arc<Record>,
     pub(crate) group: Arc<str>,
     pub(crate) attempt: u32,
 }
 
 impl Context {
+    /// The context of a handler call: `record` on its `attempt`-th try in
+    /// consumer group `group`. The runtime makes these; tests of handlers
+    /// can too.
+    pub fn new(record: Record, group: &str, attempt: u32) -> Self {
+        Self {
+            record: Arc::new(record),
+            group: Arc::from(group),
+            attempt,
+        }
+    }
+
     /// The record as read from Kafka.
-    pub fn record(&self) -> &OwnedMessage {
+    pub fn record(&self) -> &Record {
         &self.record
     }
 
@@ -44,12 +54,7 @@ impl Context {
 
     /// The value of the last header named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        let headers = self.record.headers()?;
-        headers
-            .iter()
-            .filter(|h| h.key == name)
-            .last()
-            .and_then(|h| h.value)
+        self.record.header(name)
     }
 
     /// The record's timestamp (create or log-append time), in ms since the
@@ -69,7 +74,7 @@ impl Context {
 
     /// The CloudEvents envelope in the record's headers.
     pub fn envelope(&self) -> Result<Envelope, EnvelopeError> {
-        sluice_kafka::envelope_of(self.record.as_ref())
+        Envelope::from_headers(self.record.headers().map(|h| (h.key, h.value)))
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::client::OAuthToken;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
@@ -28,6 +28,7 @@ use crate::config::{ConsumerConfig, Ordering as RecordOrdering};
 use crate::dlq::DeadLetters;
 use crate::error::ConsumerError;
 use crate::handler::RecordHandler;
+use crate::record::Record;
 use crate::worker::{self, PartitionState, WorkerEnv};
 
 /// Builds a [`Consumer`].
@@ -84,7 +85,7 @@ impl ConsumerBuilder {
             env,
             runtime,
             workers: Mutex::new(HashMap::new()),
-            pending: Mutex::new(Vec::with_capacity(MAX_BATCH)),
+            pending: Mutex::new(Pending::default()),
             status: status.clone(),
             revoke_timeout: Duration::from_millis(config.revoke_timeout_ms),
             max_uncommitted: config.max_uncommitted_per_partition as u64,
@@ -202,7 +203,7 @@ fn poll_loop<H: RecordHandler>(
         };
         match client.poll(wait) {
             Some(Ok(message)) => {
-                context.push(client, message.detach());
+                context.push(client, &message);
                 since_clock_read += 1;
                 // Reading the clock costs more than dispatching a record on
                 // some virtual machines: look at it every few hundred.
@@ -226,16 +227,40 @@ fn poll_loop<H: RecordHandler>(
     }
     tracing::info!("consumer shutting down");
     // Records read and not handed over are left for the next owner.
-    context.pending().clear();
+    context.pending().records.clear();
     let all = context.take_all_workers();
     context.close_and_commit(client, all, shutdown_timeout);
     context.env.dead_letters.flush(shutdown_timeout);
     client.unsubscribe();
 }
 
+/// Records read and not yet handed to their worker.
+#[derive(Default)]
+struct Pending {
+    records: Vec<Record>,
+    /// The name of the topic last read, shared by its records.
+    topic: Option<Arc<str>>,
+}
+
+impl Pending {
+    fn take(&mut self) -> Vec<Record> {
+        if self.records.is_empty() {
+            return Vec::new();
+        }
+        std::mem::replace(&mut self.records, Vec::with_capacity(MAX_BATCH))
+    }
+
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        match &self.topic {
+            Some(topic) if &**topic == name => Arc::clone(topic),
+            _ => Arc::clone(self.topic.insert(Arc::from(name))),
+        }
+    }
+}
+
 /// The poll thread's handle on a partition worker.
 struct WorkerHandle {
-    records: Option<mpsc::UnboundedSender<Vec<OwnedMessage>>>,
+    records: Option<mpsc::UnboundedSender<Vec<Record>>>,
     state: Arc<PartitionState>,
     task: tokio::task::JoinHandle<()>,
     paused: bool,
@@ -258,7 +283,7 @@ struct PollContext<H> {
     workers: Mutex<Workers>,
     /// Consecutive records of one partition, handed to its worker together:
     /// one lock, one channel send and one wake-up per batch.
-    pending: Mutex<Vec<OwnedMessage>>,
+    pending: Mutex<Pending>,
     status: ConsumerStatus,
     revoke_timeout: Duration,
     max_uncommitted: u64,
@@ -302,38 +327,39 @@ impl<H: RecordHandler> PollContext<H> {
     }
 
     fn has_pending(&self) -> bool {
-        !self.pending().is_empty()
+        !self.pending().records.is_empty()
     }
 
-    fn pending(&self) -> MutexGuard<'_, Vec<OwnedMessage>> {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a record to the pending batch, first handing the batch over
+    /// Copies a record into the pending batch, first handing the batch over
     /// when the record is of another partition or the batch is full.
-    fn push(&self, client: &BaseConsumer<Self>, message: OwnedMessage) {
+    fn push(&self, client: &BaseConsumer<Self>, message: &BorrowedMessage<'_>) {
         let mut pending = self.pending();
-        let same_partition = pending.last().is_none_or(|last| {
+        let same_partition = pending.records.last().is_none_or(|last| {
             last.partition() == message.partition() && last.topic() == message.topic()
         });
-        if !same_partition || pending.len() >= MAX_BATCH {
-            let batch = std::mem::replace(&mut *pending, Vec::with_capacity(MAX_BATCH));
+        if !same_partition || pending.records.len() >= MAX_BATCH {
+            let batch = pending.take();
             self.dispatch(client, batch);
         }
-        pending.push(message);
+        let topic = pending.topic(message.topic());
+        pending.records.push(Record::copy(message, topic));
     }
 
     /// Hands the pending batch to its worker. Runs when polling finds
     /// nothing more and before every rebalance callback, so a batch never
     /// outlives the assignment it was read under.
     fn flush(&self, client: &BaseConsumer<Self>) {
-        let batch = std::mem::take(&mut *self.pending());
+        let batch = self.pending().take();
         self.dispatch(client, batch);
     }
 
     /// Hands consecutive records of one partition to its worker, pausing the
     /// partition when too much of it is read and not committed.
-    fn dispatch(&self, client: &BaseConsumer<Self>, batch: Vec<OwnedMessage>) {
+    fn dispatch(&self, client: &BaseConsumer<Self>, batch: Vec<Record>) {
         let Some(first) = batch.first() else {
             return;
         };

@@ -3,6 +3,32 @@
 //! a limit.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Keys arrive hashed already: the map uses the hash as it is.
+#[derive(Debug, Default)]
+struct KeyHash(u64);
+
+impl Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in anyway.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
+/// Empty queues kept for reuse, so that a key seen again needs no new
+/// allocation.
+const SPARE_QUEUES: usize = 64;
 
 /// Per-key FIFO queues with a cap on how many keys run at once.
 ///
@@ -12,9 +38,10 @@ use std::collections::{HashMap, VecDeque};
 pub(crate) struct KeyScheduler<R> {
     limit: usize,
     running: usize,
-    keys: HashMap<u64, KeyQueue<R>>,
+    keys: HashMap<u64, KeyQueue<R>, BuildHasherDefault<KeyHash>>,
     /// Keys whose next record waits only for a free slot, oldest first.
     ready: VecDeque<u64>,
+    spare: Vec<VecDeque<R>>,
 }
 
 #[derive(Debug)]
@@ -28,16 +55,18 @@ impl<R> KeyScheduler<R> {
         Self {
             limit: limit.max(1),
             running: 0,
-            keys: HashMap::new(),
+            keys: HashMap::default(),
             ready: VecDeque::new(),
+            spare: Vec::new(),
         }
     }
 
     /// Queues a record behind earlier records of its key.
     pub(crate) fn push(&mut self, key: u64, record: R) {
+        let spare = &mut self.spare;
         let queue = self.keys.entry(key).or_insert_with(|| KeyQueue {
             running: false,
-            waiting: VecDeque::new(),
+            waiting: spare.pop().unwrap_or_default(),
         });
         queue.waiting.push_back(record);
         if !queue.running && queue.waiting.len() == 1 {
@@ -69,7 +98,11 @@ impl<R> KeyScheduler<R> {
         queue.running = false;
         self.running -= 1;
         if queue.waiting.is_empty() {
-            self.keys.remove(&key);
+            if let Some(queue) = self.keys.remove(&key)
+                && self.spare.len() < SPARE_QUEUES
+            {
+                self.spare.push(queue.waiting);
+            }
         } else {
             self.ready.push_back(key);
         }

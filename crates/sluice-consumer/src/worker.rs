@@ -11,8 +11,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::FutureExt as _;
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use metrics::{Counter, Histogram};
-use rdkafka::Message as _;
-use rdkafka::message::OwnedMessage;
 use sluice_telemetry::metrics as names;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
@@ -20,6 +18,7 @@ use tracing::Instrument as _;
 use crate::config::RetryPolicy;
 use crate::dlq::{DeadLetters, Failure};
 use crate::handler::{Context, RecordHandler};
+use crate::record::Record;
 use crate::scheduler::KeyScheduler;
 use crate::tracker::OffsetTracker;
 
@@ -119,7 +118,7 @@ impl<H> std::fmt::Debug for WorkerEnv<H> {
 
 /// FNV-1a of the key (a collision only serializes two keys). Records
 /// without a key share one queue, so they keep their partition order.
-fn key_hash(record: &OwnedMessage) -> u64 {
+fn key_hash(record: &Record) -> u64 {
     let Some(key) = record.key() else {
         return 0;
     };
@@ -135,7 +134,7 @@ pub(crate) async fn run<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
     state: Arc<PartitionState>,
     metrics: Arc<PartitionMetrics>,
-    mut records: mpsc::UnboundedReceiver<Vec<OwnedMessage>>,
+    mut records: mpsc::UnboundedReceiver<Vec<Record>>,
 ) {
     let mut tracker = OffsetTracker::default();
     let mut scheduler = KeyScheduler::new(env.limit);
@@ -192,7 +191,7 @@ async fn process<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
     metrics: Arc<PartitionMetrics>,
     key: u64,
-    record: Arc<OwnedMessage>,
+    record: Arc<Record>,
 ) -> (u64, i64) {
     let span = record_span(&record, &env.group);
     handle_record(env, metrics, key, record)
@@ -200,15 +199,10 @@ async fn process<H: RecordHandler>(
         .await
 }
 
-fn record_span(record: &OwnedMessage, group: &str) -> tracing::Span {
+fn record_span(record: &Record, group: &str) -> tracing::Span {
     let header = |name: &str| {
-        use rdkafka::message::Headers as _;
         record
-            .headers()?
-            .iter()
-            .filter(|h| h.key == name)
-            .last()?
-            .value
+            .header(name)
             .and_then(|v| std::str::from_utf8(v).ok())
     };
     let span = tracing::info_span!(
@@ -239,7 +233,7 @@ async fn handle_record<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
     metrics: Arc<PartitionMetrics>,
     key: u64,
-    record: Arc<OwnedMessage>,
+    record: Arc<Record>,
 ) -> (u64, i64) {
     let offset = record.offset();
     let mut attempt = 1;

@@ -8,7 +8,9 @@
 //! coordinated omission), consumer lag,
 //! errors, a sequence check (lost, duplicated, out of order per key), peak
 //! RSS and CPU time. `--baseline raw` first runs the same workload with bare
-//! rdkafka and reports sluice/raw ratios. Exits non-zero when a threshold
+//! rdkafka (the same records, CloudEvents headers included, made and read
+//! by hand) and reports sluice/raw ratios; `--baseline raw-bare` sends key
+//! and value only. Exits non-zero when a threshold
 //! fails, and says which.
 //!
 //! With no `--brokers` it starts librdkafka's in-process mock cluster.
@@ -40,9 +42,23 @@ enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Baseline {
-    /// Bare rdkafka: a `FutureProducer` and `BaseConsumer`s with the same
-    /// codec, no envelope, no runtime.
+    /// Bare rdkafka sending the same records (key, framed value and the
+    /// CloudEvents headers, made by hand) with a `FutureProducer`, and
+    /// `BaseConsumer`s that read `ce_type` and decode: no producer or
+    /// consumer runtime.
     Raw,
+    /// Bare rdkafka with key and framed value only, no headers: what the
+    /// records would cost without the CloudEvents envelope.
+    RawBare,
+}
+
+impl Baseline {
+    fn records(self) -> run::RawRecords {
+        match self {
+            Baseline::Raw => run::RawRecords::Same,
+            Baseline::RawBare => run::RawRecords::Bare,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -234,7 +250,13 @@ fn print_summary(args: &Args, workload: &Workload, raw: Option<&Outcome>, sluice
         Some(raw) => {
             println!(
                 "{:<26} {:>14} {:>14} {:>11}",
-                "", "raw rdkafka", "sluice", "sluice/raw"
+                "",
+                match args.baseline {
+                    Some(Baseline::RawBare) => "raw, no headers",
+                    _ => "raw rdkafka",
+                },
+                "sluice",
+                "sluice/raw"
             );
             for (name, value, ratio) in &rows {
                 let (r, s) = (value(raw), value(sluice));
@@ -278,11 +300,11 @@ async fn run_all<E: workload::LoadEvent>(
         }
     };
     let raw = match args.baseline {
-        Some(Baseline::Raw) => {
+        Some(baseline) => {
             let topic = format!("{}.raw", workload.topic);
             create(topic.clone()).await?;
-            eprintln!("baseline: bare rdkafka on {topic}");
-            Some(run::raw::<E>(workload, &topic).await?)
+            eprintln!("baseline: bare rdkafka ({baseline:?}) on {topic}");
+            Some(run::raw::<E>(workload, &topic, baseline.records()).await?)
         }
         None => None,
     };
@@ -353,6 +375,7 @@ async fn main() -> anyhow::Result<()> {
                 "rate": workload.rate,
                 "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
             },
+            "baseline": args.baseline.map(|b| format!("{b:?}")),
             "raw": raw.as_ref().map(Outcome::to_json),
             "sluice": sluice.to_json(),
             "ratios": raw.as_ref().map(|raw| serde_json::json!({

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sluice_consumer::{
     Consumer, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
 };
-use sluice_core::{Deserializer, Serializer};
+use sluice_core::{Deserializer, Envelope, Serializer};
 use sluice_events::registry;
 use sluice_kafka::KafkaConfig;
 use sluice_kafka::security::TokenContext;
@@ -397,14 +398,28 @@ impl<E: LoadEvent> Handler<E> for Sink {
     }
 }
 
+/// What the bare-rdkafka baseline sends and reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawRecords {
+    /// The records sluice sends: key, framed value and the CloudEvents
+    /// headers, built by hand; consumers look up `ce_type` before decoding,
+    /// as sluice's typed handlers do.
+    Same,
+    /// Key and framed value only: what the records would cost without the
+    /// CloudEvents envelope.
+    Bare,
+}
+
 /// How a run sends: through sluice's producer, or bare rdkafka with the same
-/// librdkafka settings, key and framed value only.
+/// librdkafka settings.
 enum Sender {
     Sluice(Producer),
     Raw {
         producer: FutureProducer<TokenContext>,
         serializer: Serializer,
         topic: String,
+        /// The CloudEvents source, when the records carry the envelope.
+        source: Option<String>,
     },
 }
 
@@ -430,13 +445,18 @@ impl Sender {
         ))
     }
 
-    fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyhow::Result<Self> {
+    fn raw<E: LoadEvent>(
+        workload: &Workload,
+        topic: &str,
+        records: RawRecords,
+    ) -> anyhow::Result<Self> {
         let config = workload.producer_config::<E>(topic);
         let context = TokenContext::new(config.kafka.security.token_provider()?);
         Ok(Sender::Raw {
             producer: config.librdkafka_config().create_with_context(context)?,
             serializer: Serializer::new().with_max_record_bytes(usize::MAX),
             topic: topic.to_owned(),
+            source: (records == RawRecords::Same).then(|| config.source.clone()),
         })
     }
 
@@ -449,9 +469,21 @@ impl Sender {
                 producer,
                 serializer,
                 topic,
+                source,
             } => {
                 let value = serializer.encode(&event)?;
                 let mut record = FutureRecord::to(topic).key(key).payload(&value);
+                if let Some(source) = source {
+                    let envelope = Envelope::new::<E>(source.clone());
+                    let mut headers = OwnedHeaders::new_with_capacity(8);
+                    envelope.write_headers(|name, value| {
+                        headers = std::mem::take(&mut headers).insert(Header {
+                            key: name,
+                            value: Some(value),
+                        });
+                    });
+                    record = record.headers(headers);
+                }
                 loop {
                     match producer.send_result(record) {
                         Ok(delivery) => return Ok(Some(Pending::Raw(delivery))),
@@ -573,7 +605,7 @@ async fn produce_all<E: LoadEvent>(
     measurement: &Measurement,
     check: &SharedCheck,
     consumed: &Arc<AtomicU64>,
-    sender: fn(&Workload, &str) -> anyhow::Result<Sender>,
+    sender: impl Fn(&Workload, &str) -> anyhow::Result<Sender>,
 ) -> anyhow::Result<Timing> {
     let mut producers = Vec::with_capacity(workload.producers);
     for p in 0..workload.producers {
@@ -656,9 +688,13 @@ pub(crate) async fn sluice<E: LoadEvent>(
 }
 
 /// The same workload with bare rdkafka: a `FutureProducer` with the
-/// producer's librdkafka settings sending key and framed value, and one
-/// `BaseConsumer` thread per consumer decoding with the same codec.
-pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyhow::Result<Outcome> {
+/// producer's librdkafka settings, and one `BaseConsumer` thread per
+/// consumer decoding with the same codec.
+pub(crate) async fn raw<E: LoadEvent>(
+    workload: &Workload,
+    topic: &str,
+    records: RawRecords,
+) -> anyhow::Result<Outcome> {
     let cpu_before = Resources::now().cpu;
     let check = workload.check();
     let consumed = Arc::new(AtomicU64::new(0));
@@ -695,9 +731,18 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
                     }
                     let Some(message) = polled else { continue };
                     let message = message?;
+                    let ce_type = match records {
+                        RawRecords::Same => message.headers().and_then(|headers| {
+                            headers
+                                .iter()
+                                .find(|h| h.key == sluice_core::envelope::header::TYPE)
+                                .and_then(|h| std::str::from_utf8(h.value?).ok())
+                        }),
+                        RawRecords::Bare => None,
+                    };
                     let sequence = message
                         .payload()
-                        .and_then(|value| deserializer.decode::<E>(value).ok())
+                        .and_then(|value| deserializer.decode_typed::<E>(ce_type, value).ok())
                         .and_then(|event| event.sequence());
                     let mut check = check.lock().unwrap_or_else(|e| e.into_inner());
                     let measured = match sequence {
@@ -724,7 +769,7 @@ pub(crate) async fn raw<E: LoadEvent>(workload: &Workload, topic: &str) -> anyho
         &measurement,
         &check,
         &consumed,
-        Sender::raw::<E>,
+        |workload, topic| Sender::raw::<E>(workload, topic, records),
     )
     .await?;
     progress.await?;

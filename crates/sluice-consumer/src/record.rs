@@ -1,0 +1,204 @@
+//! Records as handlers see them: copied out of the client once, in one
+//! buffer.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use rdkafka::Message as _;
+use rdkafka::Timestamp;
+use rdkafka::message::{BorrowedMessage, Header, Headers as _};
+use smallvec::SmallVec;
+
+/// A record read from Kafka and owned by the runtime.
+///
+/// The key, the value and every header live in a single buffer, and the
+/// topic name is shared by all records of a partition: copying a record
+/// out of the client costs one allocation, and looking up a header is a
+/// scan over byte slices.
+#[derive(Debug, Clone)]
+pub struct Record {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: Timestamp,
+    /// The key, the value, then each header's name and value.
+    data: Box<[u8]>,
+    key: Option<Range<u32>>,
+    value: Option<Range<u32>>,
+    headers: SmallVec<[HeaderAt; 8]>,
+}
+
+/// Where one header's name and value are in [`Record::data`].
+#[derive(Debug, Clone)]
+struct HeaderAt {
+    name: Range<u32>,
+    value: Option<Range<u32>>,
+}
+
+impl Record {
+    /// Copies `message`, whose topic is `topic`.
+    pub(crate) fn copy(message: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
+        let key = message.key();
+        let value = message.payload();
+        // Each header read asks the client; read them once.
+        let borrowed: SmallVec<[Header<'_, &[u8]>; 8]> = message
+            .headers()
+            .map(|h| h.iter().collect())
+            .unwrap_or_default();
+        let size = key.map_or(0, <[u8]>::len)
+            + value.map_or(0, <[u8]>::len)
+            + borrowed
+                .iter()
+                .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+                .sum::<usize>();
+        let mut data = Vec::with_capacity(size);
+        let key = key.map(|k| append(&mut data, k));
+        let value = value.map(|v| append(&mut data, v));
+        let headers = borrowed
+            .iter()
+            .map(|h| HeaderAt {
+                name: append(&mut data, h.key.as_bytes()),
+                value: h.value.map(|v| append(&mut data, v)),
+            })
+            .collect();
+        Self {
+            topic,
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp: message.timestamp(),
+            data: data.into_boxed_slice(),
+            key,
+            value,
+            headers,
+        }
+    }
+
+    /// A record built in memory, for tests of handlers.
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> Self {
+        let mut data = Vec::new();
+        let key = key.map(|k| append(&mut data, k));
+        let value = value.map(|v| append(&mut data, v));
+        let headers = headers
+            .iter()
+            .map(|(name, value)| HeaderAt {
+                name: append(&mut data, name.as_bytes()),
+                value: value.map(|v| append(&mut data, v)),
+            })
+            .collect();
+        Self {
+            topic: Arc::from(topic),
+            partition,
+            offset,
+            timestamp: Timestamp::NotAvailable,
+            data: data.into_boxed_slice(),
+            key,
+            value,
+            headers,
+        }
+    }
+
+    /// The same record with another timestamp.
+    pub fn with_timestamp(mut self, timestamp: Timestamp) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.clone().map(|r| self.bytes(r))
+    }
+
+    /// The value; `None` for a tombstone.
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.value.clone().map(|r| self.bytes(r))
+    }
+
+    /// The headers in record order. Names that are not UTF-8 read as empty.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = Header<'_, &[u8]>> + '_ {
+        self.headers.iter().map(|h| Header {
+            key: std::str::from_utf8(self.bytes(h.name.clone())).unwrap_or_default(),
+            value: h.value.clone().map(|r| self.bytes(r)),
+        })
+    }
+
+    /// The value of the last header named `name`; `None` when there is
+    /// none or it has no value.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|h| self.bytes(h.name.clone()) == name.as_bytes())
+            .and_then(|h| h.value.clone())
+            .map(|r| self.bytes(r))
+    }
+
+    fn bytes(&self, range: Range<u32>) -> &[u8] {
+        &self.data[range.start as usize..range.end as usize]
+    }
+}
+
+fn append(data: &mut Vec<u8>, bytes: &[u8]) -> Range<u32> {
+    let start = data.len();
+    data.extend_from_slice(bytes);
+    // Kafka records are far below 4 GiB.
+    start as u32..data.len() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_read_back() {
+        let record = Record::new(
+            "orders",
+            3,
+            42,
+            Some(b"k"),
+            Some(b"value"),
+            &[("a", Some(b"1")), ("b", None), ("a", Some(b"2"))],
+        );
+        assert_eq!(record.topic(), "orders");
+        assert_eq!((record.partition(), record.offset()), (3, 42));
+        assert_eq!(record.key(), Some(&b"k"[..]));
+        assert_eq!(record.payload(), Some(&b"value"[..]));
+        assert_eq!(record.header("a"), Some(&b"2"[..]), "the last one wins");
+        assert_eq!(record.header("b"), None);
+        assert_eq!(record.header("c"), None);
+        let headers: Vec<_> = record.headers().map(|h| (h.key, h.value)).collect();
+        assert_eq!(
+            headers,
+            [("a", Some(&b"1"[..])), ("b", None), ("a", Some(&b"2"[..]))]
+        );
+    }
+
+    #[test]
+    fn tombstones_and_keyless_records() {
+        let record = Record::new("t", 0, 0, None, None, &[]);
+        assert_eq!(record.key(), None);
+        assert_eq!(record.payload(), None);
+        assert_eq!(record.headers().len(), 0);
+    }
+}
