@@ -5,6 +5,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::task::Poll;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -127,9 +128,10 @@ fn key_hash(record: &Record) -> u64 {
     }) | 1
 }
 
-/// Runs until `records` (batches of consecutive records) closes, then finishes the records already running
-/// (records queued but not started are left for the next owner) and
-/// returns. Dropping the task abandons whatever still runs.
+/// Runs until `records` (batches of consecutive records) closes, then
+/// finishes the records already running (records queued but not started
+/// are left for the next owner) and returns. Dropping the task abandons
+/// whatever still runs.
 pub(crate) async fn run<H: RecordHandler>(
     env: Arc<WorkerEnv<H>>,
     state: Arc<PartitionState>,
@@ -142,12 +144,26 @@ pub(crate) async fn run<H: RecordHandler>(
     let mut open = true;
     loop {
         if open {
+            let mut passed = 0;
             while let Some((key, record)) = scheduler.next() {
-                running.push(process(Arc::clone(&env), Arc::clone(&metrics), key, record));
+                let mut work =
+                    Box::pin(process(Arc::clone(&env), Arc::clone(&metrics), key, record));
+                // Most handlers finish without waiting: each record runs to
+                // its first await here, and only records that wait are kept.
+                match futures::poll!(work.as_mut()) {
+                    Poll::Ready((key, offset)) => {
+                        scheduler.done(key);
+                        passed += tracker.finish(offset);
+                    }
+                    Poll::Pending => running.push(work),
+                }
             }
+            publish(&state, &tracker, passed);
         } else if running.is_empty() {
             return;
         }
+        let oldest = tracker.oldest_timestamp().unwrap_or(-1);
+        state.oldest_pending_ms.store(oldest, Ordering::Relaxed);
         tokio::select! {
             batch = records.recv(), if open => match batch {
                 Some(batch) => {
@@ -167,15 +183,19 @@ pub(crate) async fn run<H: RecordHandler>(
             Some((key, offset)) = running.next(), if !running.is_empty() => {
                 scheduler.done(key);
                 let passed = tracker.finish(offset);
-                if passed > 0 {
-                    let committable = tracker.committable().unwrap_or(-1);
-                    state.committable.store(committable, Ordering::Release);
-                    state.finished.fetch_add(passed as u64, Ordering::AcqRel);
-                }
+                publish(&state, &tracker, passed);
             }
         }
-        let oldest = tracker.oldest_timestamp().unwrap_or(-1);
-        state.oldest_pending_ms.store(oldest, Ordering::Relaxed);
+    }
+}
+
+/// Tells the poll thread that `passed` more records are behind the commit
+/// position.
+fn publish(state: &PartitionState, tracker: &OffsetTracker, passed: usize) {
+    if passed > 0 {
+        let committable = tracker.committable().unwrap_or(-1);
+        state.committable.store(committable, Ordering::Release);
+        state.finished.fetch_add(passed as u64, Ordering::AcqRel);
     }
 }
 
