@@ -343,25 +343,35 @@ fn outcome(
     })
 }
 
-/// Sends the warm-up events through sluice's producer and waits until the
-/// consumers saw them all: the first fetches of a new group are slow, and
-/// would otherwise count against the first measured events.
+/// Sends the warm-up events through the run's own senders and waits until
+/// the consumers saw them all: a new producer's first sends wait for its
+/// connection, metadata and producer id, and the first fetches of a new
+/// group are slow; either would otherwise count against the first measured
+/// events.
 async fn warm_up<E: LoadEvent>(
     workload: &Workload,
-    topic: &str,
+    senders: &[Sender],
     check: &SharedCheck,
 ) -> anyhow::Result<()> {
     if workload.warmup == 0 {
         return Ok(());
     }
-    let producer = Producer::builder(workload.producer_config::<E>(topic)).build()?;
     let keys = keys(workload.keys);
-    let events = (workload.events..workload.events + workload.warmup).map(|sequence| {
+    let mut pending = Vec::new();
+    for sequence in workload.events..workload.events + workload.warmup {
         let key = &keys[(sequence % workload.keys) as usize];
-        E::generate(sequence, key, workload.payload_bytes)
-    });
-    for result in producer.send_all(events).await {
-        result.map_err(|e| anyhow::anyhow!("warm-up send failed: {e}"))?;
+        let event = E::generate(sequence, key, workload.payload_bytes);
+        let sender = &senders[sequence as usize % senders.len()];
+        pending.push(sender.send(event, key).await?);
+    }
+    for delivery in pending {
+        let delivered = match delivery {
+            Some(delivery) => delivery.delivered().await,
+            None => false,
+        };
+        if !delivered {
+            bail!("a warm-up event was not delivered");
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while check.lock().unwrap_or_else(|e| e.into_inner()).warmed < workload.warmup {
@@ -574,11 +584,11 @@ struct Measurement {
 /// Warms up, then starts the clock, the schedule and the progress line.
 async fn begin<E: LoadEvent>(
     workload: &Workload,
-    topic: &str,
+    senders: &[Sender],
     check: &SharedCheck,
     statuses: Vec<ConsumerStatus>,
 ) -> anyhow::Result<(Measurement, tokio::task::JoinHandle<()>)> {
-    warm_up::<E>(workload, topic, check).await?;
+    warm_up::<E>(workload, senders, check).await?;
     let measurement = Measurement {
         started: Instant::now(),
         sent: Arc::new(AtomicU64::new(0)),
@@ -601,18 +611,17 @@ async fn begin<E: LoadEvent>(
 /// Runs every producer's share to the end, then waits for the consumers.
 async fn produce_all<E: LoadEvent>(
     workload: &Workload,
-    topic: &str,
     measurement: &Measurement,
     check: &SharedCheck,
     consumed: &Arc<AtomicU64>,
-    sender: impl Fn(&Workload, &str) -> anyhow::Result<Sender>,
+    senders: Vec<Sender>,
 ) -> anyhow::Result<Timing> {
     let mut producers = Vec::with_capacity(workload.producers);
-    for p in 0..workload.producers {
+    for (p, sender) in senders.into_iter().enumerate() {
         producers.push(tokio::spawn(produce_share::<E>(
             workload.clone(),
             p,
-            sender(workload, topic)?,
+            sender,
             measurement.clone(),
             Arc::clone(consumed),
         )));
@@ -655,7 +664,10 @@ pub(crate) async fn sluice<E: LoadEvent>(
     })
     .await?;
 
-    let (measurement, progress) = begin::<E>(workload, topic, &check, statuses.clone()).await?;
+    let senders = (0..workload.producers)
+        .map(|_| Sender::sluice::<E>(workload, topic))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (measurement, progress) = begin::<E>(workload, &senders, &check, statuses.clone()).await?;
     let lag_sampler = {
         let (statuses, done) = (statuses.clone(), Arc::clone(&measurement.done));
         tokio::spawn(async move {
@@ -669,15 +681,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
             samples
         })
     };
-    let timing = produce_all::<E>(
-        workload,
-        topic,
-        &measurement,
-        &check,
-        &consumed,
-        Sender::sluice::<E>,
-    )
-    .await?;
+    let timing = produce_all::<E>(workload, &measurement, &check, &consumed, senders).await?;
     let lag = lag_sampler.await?;
     progress.await?;
     for (stop, run) in members {
@@ -762,16 +766,11 @@ pub(crate) async fn raw<E: LoadEvent>(
         .collect();
     wait_for_assignment(workload, || assigned.load(Ordering::Relaxed) as usize).await?;
 
-    let (measurement, progress) = begin::<E>(workload, topic, &check, Vec::new()).await?;
-    let timing = produce_all::<E>(
-        workload,
-        topic,
-        &measurement,
-        &check,
-        &consumed,
-        |workload, topic| Sender::raw::<E>(workload, topic, records),
-    )
-    .await?;
+    let senders = (0..workload.producers)
+        .map(|_| Sender::raw::<E>(workload, topic, records))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (measurement, progress) = begin::<E>(workload, &senders, &check, Vec::new()).await?;
+    let timing = produce_all::<E>(workload, &measurement, &check, &consumed, senders).await?;
     progress.await?;
     stop.store(true, Ordering::Relaxed);
     for consumer in consumers {
