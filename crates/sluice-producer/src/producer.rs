@@ -27,17 +27,18 @@ struct InFlight {
     report: oneshot::Sender<Result<(i32, i64), KafkaError>>,
     _buffer: OwnedSemaphorePermit,
     started: Instant,
-    metrics: Arc<TopicMetrics>,
+    route: Arc<Route>,
 }
 
-/// Metric handles of one topic, looked up once.
-struct TopicMetrics {
+/// The topic of one event type and that topic's metric handles, looked up
+/// once.
+struct Route {
     topic: String,
     sent: metrics::Counter,
     duration: metrics::Histogram,
 }
 
-impl TopicMetrics {
+impl Route {
     fn new(topic: &str) -> Self {
         use sluice_telemetry::metrics::{PRODUCER_SEND_DURATION, PRODUCER_SENT};
         Self {
@@ -160,11 +161,8 @@ impl ProducerContext for DeliveryContext {
         let outcome = match result {
             Ok(message) => {
                 self.circuit.close();
-                in_flight.metrics.sent.increment(1);
-                in_flight
-                    .metrics
-                    .duration
-                    .record(in_flight.started.elapsed());
+                in_flight.route.sent.increment(1);
+                in_flight.route.duration.record(in_flight.started.elapsed());
                 Ok((message.partition(), message.offset()))
             }
             Err((error, _)) => {
@@ -172,7 +170,7 @@ impl ProducerContext for DeliveryContext {
                 if kind == SendErrorKind::TimedOut {
                     self.circuit.open();
                 }
-                in_flight.metrics.error(kind);
+                in_flight.route.error(kind);
                 Err(error.clone())
             }
         };
@@ -259,7 +257,7 @@ impl ProducerBuilder {
                 circuit,
                 naming: self.naming,
                 config: self.config,
-                metrics: Default::default(),
+                routes: Default::default(),
             }),
         })
     }
@@ -275,23 +273,32 @@ struct Inner {
     closed: AtomicBool,
     circuit: Arc<Circuit>,
     naming: TopicNaming,
-    metrics: std::sync::RwLock<std::collections::HashMap<String, Arc<TopicMetrics>>>,
+    /// By event type.
+    routes: std::sync::RwLock<std::collections::HashMap<&'static str, Arc<Route>>>,
 }
 
 impl Inner {
-    fn topic_metrics(&self, topic: &str) -> Arc<TopicMetrics> {
+    fn topic_for(&self, event_type: &str) -> String {
+        match self.config.topics.get(event_type) {
+            Some(topic) => topic.clone(),
+            None => (self.naming)(event_type),
+        }
+    }
+
+    fn route(&self, event_type: &'static str) -> Arc<Route> {
         if let Some(found) = self
-            .metrics
+            .routes
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(topic)
+            .get(event_type)
         {
             return Arc::clone(found);
         }
-        let mut all = self.metrics.write().unwrap_or_else(|e| e.into_inner());
+        let topic = self.topic_for(event_type);
+        let mut all = self.routes.write().unwrap_or_else(|e| e.into_inner());
         Arc::clone(
-            all.entry(topic.to_owned())
-                .or_insert_with(|| Arc::new(TopicMetrics::new(topic))),
+            all.entry(event_type)
+                .or_insert_with(|| Arc::new(Route::new(&topic))),
         )
     }
 }
@@ -324,7 +331,7 @@ pub struct Delivered {
 /// cancel the send; only the result is lost.
 pub struct PendingDelivery<E> {
     event: E,
-    topic: String,
+    route: Arc<Route>,
     event_id: String,
     outcome: oneshot::Receiver<Result<(i32, i64), KafkaError>>,
     /// The `send` span, open until the acknowledgement is read.
@@ -334,7 +341,7 @@ pub struct PendingDelivery<E> {
 impl<E> std::fmt::Debug for PendingDelivery<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingDelivery")
-            .field("topic", &self.topic)
+            .field("topic", &self.route.topic)
             .field("event_id", &self.event_id)
             .finish_non_exhaustive()
     }
@@ -361,7 +368,7 @@ impl<E: Event> PendingDelivery<E> {
         }
         match outcome {
             Ok(Ok((partition, offset))) => Ok(Delivered {
-                topic: self.topic,
+                topic: self.route.topic.clone(),
                 partition,
                 offset,
                 event_id: self.event_id,
@@ -409,10 +416,7 @@ impl Producer {
 
     /// The topic events of `event_type` go to.
     pub fn topic_for(&self, event_type: &str) -> String {
-        match self.inner.config.topics.get(event_type) {
-            Some(topic) => topic.clone(),
-            None => (self.inner.naming)(event_type),
-        }
+        self.inner.topic_for(event_type)
     }
 
     /// Sends `event` and waits for the broker's acknowledgement.
@@ -447,7 +451,8 @@ impl Producer {
         event: E,
         mut envelope: Envelope,
     ) -> Result<PendingDelivery<E>, SendError<E>> {
-        let topic = self.topic_for(E::EVENT_TYPE);
+        let route = self.inner.route(E::EVENT_TYPE);
+        let topic = route.topic.as_str();
         let span = tracing::info_span!(
             "send",
             otel.name = %format_args!("send {topic}"),
@@ -465,7 +470,7 @@ impl Producer {
             envelope.trace = sluice_telemetry::propagation::of(&span);
         }
         let fail = |kind: SendErrorKind, message: String, event| {
-            count_error(&topic, kind);
+            route.error(kind);
             span.record("error.type", kind.class());
             Err(SendError::new(kind, E::EVENT_TYPE, message, event))
         };
@@ -510,9 +515,9 @@ impl Producer {
             report,
             _buffer: permit,
             started: Instant::now(),
-            metrics: self.inner.topic_metrics(&topic),
+            route: Arc::clone(&route),
         });
-        let base = BaseRecord::with_opaque_to(&topic, in_flight)
+        let base = BaseRecord::with_opaque_to(topic, in_flight)
             .key(record.key.as_str())
             .payload(record.value.as_slice())
             .headers(record.headers);
@@ -522,7 +527,7 @@ impl Producer {
         }
         Ok(PendingDelivery {
             event,
-            topic,
+            route: Arc::clone(&route),
             event_id: record.envelope.id,
             outcome,
             span,

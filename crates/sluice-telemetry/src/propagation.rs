@@ -22,6 +22,9 @@ pub fn current() -> Option<TraceContext> {
 
 /// The context of `span`, as W3C headers.
 pub fn of(span: &tracing::Span) -> Option<TraceContext> {
+    if span.is_disabled() {
+        return None;
+    }
     let context = span.context();
     if !context.span().span_context().is_valid() {
         return None;
