@@ -19,7 +19,7 @@ export SLUICE_PYTHON := $(VENV)/bin/python
 
 ## Run the load test on the embedded mock cluster and print its report.
 run: deps
-	cargo run --release -p sluice-loadtest -- --baseline raw
+	cargo run --release -p sluice-loadtest -- --baseline raw --rounds 3
 
 ## Run every test, integration tests on Tansu included.
 test: deps tansu venv

@@ -542,8 +542,11 @@ async fn produce_share<E: LoadEvent>(
             None => errors += 1,
         }
         sent.fetch_add(1, Ordering::Relaxed);
-        // Collect finished deliveries as we go.
-        while pending.len() > 50_000 {
+        // Collect deliveries as we go, no further behind than the window
+        // of events in flight: a pending sluice delivery holds its event (to
+        // hand it back on failure), so a longer queue of them is memory the
+        // run would not otherwise use.
+        while pending.len() as u64 > workload.max_lag.max(1_000) {
             if let Some(delivery) = pending.pop_front()
                 && !delivery.delivered().await
             {
