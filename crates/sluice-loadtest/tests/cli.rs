@@ -10,11 +10,24 @@ fn loadtest(args: &[&str]) -> std::process::Output {
         .expect("the load test starts")
 }
 
+/// The output of a run that must pass.
+fn passing(args: &[&str]) -> String {
+    let output = loadtest(args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("result: PASS"), "{stdout}");
+    stdout
+}
+
 #[test]
 fn a_small_run_passes_and_writes_its_report() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let report = dir.path().join("report.json");
-    let output = loadtest(&[
+    let stdout = passing(&[
         "--events",
         "20000",
         "--baseline",
@@ -26,13 +39,6 @@ fn a_small_run_passes_and_writes_its_report() -> anyhow::Result<()> {
         "--report",
         report.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("result: PASS"), "{stdout}");
     assert!(stdout.contains("sluice/raw"), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
     assert_eq!(report["passed"], true);
@@ -77,7 +83,7 @@ fn bad_flags_are_refused_with_a_reason() {
 async fn a_short_run_on_tansu_passes() -> anyhow::Result<()> {
     let tansu = sluice_testkit::Tansu::start().await?;
     let brokers = tansu.bootstrap_servers();
-    let output = loadtest(&[
+    let stdout = passing(&[
         "--brokers",
         &brokers,
         "--events",
@@ -91,15 +97,8 @@ async fn a_short_run_on_tansu_passes() -> anyhow::Result<()> {
         "--max-lag-p99-ms",
         "5000",
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert!(stdout.contains(&format!("broker: {brokers}")), "{stdout}");
     assert!(stdout.contains("pass  lost 0 = 0"), "{stdout}");
-    assert!(stdout.contains("result: PASS"), "{stdout}");
     Ok(())
 }
 
@@ -107,7 +106,7 @@ async fn a_short_run_on_tansu_passes() -> anyhow::Result<()> {
 fn rounds_are_listed_and_the_median_one_is_summarized() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let report = dir.path().join("report.json");
-    let output = loadtest(&[
+    let stdout = passing(&[
         "--events",
         "5000",
         "--rounds",
@@ -121,8 +120,6 @@ fn rounds_are_listed_and_the_median_one_is_summarized() -> anyhow::Result<()> {
         "--report",
         report.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
     for round in 1..=3 {
         assert!(stdout.contains(&format!("round {round}: raw ")), "{stdout}");
     }
