@@ -434,12 +434,12 @@ enum Sender {
 }
 
 /// A send awaiting the broker's acknowledgement.
-enum Pending<E> {
-    Sluice(PendingDelivery<E>),
+enum Pending {
+    Sluice(PendingDelivery<()>),
     Raw(DeliveryFuture),
 }
 
-impl<E: LoadEvent> Pending<E> {
+impl Pending {
     async fn delivered(self) -> bool {
         match self {
             Pending::Sluice(delivery) => delivery.wait().await.is_ok(),
@@ -472,9 +472,12 @@ impl Sender {
 
     /// Hands `event` to the client; `None` when sluice refused it (counted
     /// as an error). The raw producer waits while librdkafka's queue is full.
-    async fn send<E: LoadEvent>(&self, event: E, key: &str) -> anyhow::Result<Option<Pending<E>>> {
+    async fn send<E: LoadEvent>(&self, event: E, key: &str) -> anyhow::Result<Option<Pending>> {
         match self {
-            Sender::Sluice(producer) => Ok(producer.enqueue(event).await.ok().map(Pending::Sluice)),
+            // The event is not needed back: it is not kept until delivery.
+            Sender::Sluice(producer) => {
+                Ok(producer.enqueue_ref(&event).await.ok().map(Pending::Sluice))
+            }
             Sender::Raw {
                 producer,
                 serializer,

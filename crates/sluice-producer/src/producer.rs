@@ -331,6 +331,7 @@ pub struct Delivered {
 /// cancel the send; only the result is lost.
 pub struct PendingDelivery<E> {
     event: E,
+    event_type: &'static str,
     route: Arc<Route>,
     event_id: String,
     outcome: oneshot::Receiver<Result<(i32, i64), KafkaError>>,
@@ -347,7 +348,29 @@ impl<E> std::fmt::Debug for PendingDelivery<E> {
     }
 }
 
-impl<E: Event> PendingDelivery<E> {
+/// A record librdkafka took, before the caller's event is attached.
+struct HandedOver {
+    event_type: &'static str,
+    route: Arc<Route>,
+    event_id: String,
+    outcome: oneshot::Receiver<Result<(i32, i64), KafkaError>>,
+    span: tracing::Span,
+}
+
+impl HandedOver {
+    fn pending<E>(self, event: E) -> PendingDelivery<E> {
+        PendingDelivery {
+            event,
+            event_type: self.event_type,
+            route: self.route,
+            event_id: self.event_id,
+            outcome: self.outcome,
+            span: self.span,
+        }
+    }
+}
+
+impl<E> PendingDelivery<E> {
     /// Waits for the broker's acknowledgement.
     pub async fn wait(self) -> Result<Delivered, SendError<E>> {
         let outcome = self.outcome.await;
@@ -375,13 +398,13 @@ impl<E: Event> PendingDelivery<E> {
             }),
             Ok(Err(error)) => Err(SendError::new(
                 SendErrorKind::of(&error),
-                E::EVENT_TYPE,
+                self.event_type,
                 error.to_string(),
                 self.event,
             )),
             Err(_) => Err(SendError::new(
                 SendErrorKind::Closed,
-                E::EVENT_TYPE,
+                self.event_type,
                 "the producer was dropped before delivery".into(),
                 self.event,
             )),
@@ -442,6 +465,7 @@ impl Producer {
         self.enqueue_with(event, envelope).await
     }
 
+    /// [`enqueue`](Self::enqueue) with the given envelope.
     ///
     /// Opens a `send` span (OpenTelemetry messaging attributes) that lasts
     /// until the acknowledgement is read; when the envelope carries no trace
@@ -449,8 +473,36 @@ impl Producer {
     pub async fn enqueue_with<E: Event>(
         &self,
         event: E,
-        mut envelope: Envelope,
+        envelope: Envelope,
     ) -> Result<PendingDelivery<E>, SendError<E>> {
+        match self.hand_over(&event, envelope).await {
+            Ok(sent) => Ok(sent.pending(event)),
+            Err((kind, message)) => Err(SendError::new(kind, E::EVENT_TYPE, message, event)),
+        }
+    }
+
+    /// [`enqueue`](Self::enqueue) without taking the event: nothing is kept
+    /// until the acknowledgement, so the delivery and its error carry `()`
+    /// where the owning calls hand the event back. For callers that keep
+    /// their events anyway, or can rebuild them.
+    pub async fn enqueue_ref<E: Event>(
+        &self,
+        event: &E,
+    ) -> Result<PendingDelivery<()>, SendError<()>> {
+        let envelope = Envelope::new::<E>(self.inner.config.source.clone());
+        match self.hand_over(event, envelope).await {
+            Ok(sent) => Ok(sent.pending(())),
+            Err((kind, message)) => Err(SendError::new(kind, E::EVENT_TYPE, message, ())),
+        }
+    }
+
+    /// Encodes `event`, waits for room in the send buffer and hands the
+    /// record to librdkafka.
+    async fn hand_over<E: Event>(
+        &self,
+        event: &E,
+        mut envelope: Envelope,
+    ) -> Result<HandedOver, (SendErrorKind, String)> {
         let route = self.inner.route(E::EVENT_TYPE);
         let topic = route.topic.as_str();
         let span = tracing::info_span!(
@@ -469,46 +521,34 @@ impl Producer {
         if envelope.trace.is_none() {
             envelope.trace = sluice_telemetry::propagation::of(&span);
         }
-        let fail = |kind: SendErrorKind, message: String, event| {
+        let fail = |kind: SendErrorKind, message: String| {
             route.error(kind);
             span.record("error.type", kind.class());
-            Err(SendError::new(kind, E::EVENT_TYPE, message, event))
+            Err((kind, message))
         };
         if self.inner.closed.load(Ordering::Acquire) {
-            return fail(
-                SendErrorKind::Closed,
-                "the producer is shut down".into(),
-                event,
-            );
+            return fail(SendErrorKind::Closed, "the producer is shut down".into());
         }
         if !self.inner.circuit.admit() {
             return fail(
                 SendErrorKind::Unavailable,
                 "the cluster is unreachable (circuit open); retry later".into(),
-                event,
             );
         }
-        let record = match OutgoingRecord::new(&self.inner.serializer, &event, envelope) {
+        let record = match OutgoingRecord::new(&self.inner.serializer, event, envelope) {
             Ok(record) => record,
             Err(e @ EncodeError::Oversize { .. }) => {
-                return fail(SendErrorKind::RecordTooLarge, e.to_string(), event);
+                return fail(SendErrorKind::RecordTooLarge, e.to_string());
             }
-            Err(e) => return fail(SendErrorKind::Encode, e.to_string(), event),
+            Err(e) => return fail(SendErrorKind::Encode, e.to_string()),
         };
         span.record("messaging.kafka.message.key", record.key.as_str());
         let size = record.key.len() + record.value.len();
-        let permit = match Arc::clone(&self.inner.buffer)
+        let Ok(permit) = Arc::clone(&self.inner.buffer)
             .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
             .await
-        {
-            Ok(permit) => permit,
-            Err(_) => {
-                return fail(
-                    SendErrorKind::Closed,
-                    "the producer is shut down".into(),
-                    event,
-                );
-            }
+        else {
+            return fail(SendErrorKind::Closed, "the producer is shut down".into());
         };
         let (report, outcome) = oneshot::channel();
         let in_flight = Box::new(InFlight {
@@ -523,10 +563,10 @@ impl Producer {
             .headers(record.headers);
         // On failure the record, and with it the buffer share, is dropped here.
         if let Err((error, _)) = self.inner.client.send(base) {
-            return fail(SendErrorKind::of(&error), error.to_string(), event);
+            return fail(SendErrorKind::of(&error), error.to_string());
         }
-        Ok(PendingDelivery {
-            event,
+        Ok(HandedOver {
+            event_type: E::EVENT_TYPE,
             route: Arc::clone(&route),
             event_id: record.envelope.id,
             outcome,

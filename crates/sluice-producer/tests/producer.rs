@@ -247,6 +247,39 @@ async fn oversize_records_fail_before_sending() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `enqueue_ref` sends what `enqueue` sends without keeping the event: the
+/// records decode, keep per-key order, and a failure still says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn borrowed_events_are_sent_and_failures_say_why() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Mock).await?;
+    broker.create_topic("email.received", 3).await?;
+    let mut config = ProducerConfig::new(KafkaConfig::new(broker.bootstrap_servers()));
+    config.max_record_bytes = 4096;
+    let producer = Producer::builder(config).build()?;
+    let mut pending = Vec::new();
+    for seq in 0..500u64 {
+        let event = event(seq, &format!("email-{}", seq % 7));
+        pending.push(producer.enqueue_ref(&event).await?);
+    }
+    for p in pending {
+        ensure!(p.wait().await?.topic == "email.received");
+    }
+    let bootstrap = broker.bootstrap_servers();
+    tokio::task::spawn_blocking(move || consume_in_order(&bootstrap, "email.received", 500))
+        .await??;
+
+    let mut big = event(500, "email-1");
+    big.subject = "x".repeat(8192);
+    let err = producer
+        .enqueue_ref(&big)
+        .await
+        .err()
+        .context("must fail")?;
+    ensure!(err.kind() == SendErrorKind::RecordTooLarge, "{err}");
+    ensure!(err.to_string().contains("email.received"), "{err}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_topics_fail_fast_on_tansu() -> anyhow::Result<()> {
     let broker = TestBroker::start(BrokerKind::Tansu).await?;
