@@ -28,6 +28,9 @@ pub struct Record {
     headers: SmallVec<[HeaderAt; 8]>,
 }
 
+/// A header's name and value, borrowed.
+type HeaderRef<'a> = (&'a str, Option<&'a [u8]>);
+
 /// Where one header's name and value are in [`Record::data`].
 #[derive(Debug, Clone)]
 struct HeaderAt {
@@ -38,39 +41,20 @@ struct HeaderAt {
 impl Record {
     /// Copies `message`, whose topic is `topic`.
     pub(crate) fn copy(message: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
-        let key = message.key();
-        let value = message.payload();
         // Each header read asks the client; read them once.
-        let borrowed: SmallVec<[Header<'_, &[u8]>; 8]> = message
+        let headers: SmallVec<[HeaderRef<'_>; 8]> = message
             .headers()
-            .map(|h| h.iter().collect())
+            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
             .unwrap_or_default();
-        let size = key.map_or(0, <[u8]>::len)
-            + value.map_or(0, <[u8]>::len)
-            + borrowed
-                .iter()
-                .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
-                .sum::<usize>();
-        let mut data = Vec::with_capacity(size);
-        let key = key.map(|k| append(&mut data, k));
-        let value = value.map(|v| append(&mut data, v));
-        let headers = borrowed
-            .iter()
-            .map(|h| HeaderAt {
-                name: append(&mut data, h.key.as_bytes()),
-                value: h.value.map(|v| append(&mut data, v)),
-            })
-            .collect();
-        Self {
+        Self::assemble(
             topic,
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp: message.timestamp(),
-            data: data.into_boxed_slice(),
-            key,
-            value,
-            headers,
-        }
+            message.partition(),
+            message.offset(),
+            message.timestamp(),
+            message.key(),
+            message.payload(),
+            &headers,
+        )
     }
 
     /// A record built in memory, for tests of handlers.
@@ -80,9 +64,36 @@ impl Record {
         offset: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: &[(&str, Option<&[u8]>)],
+        headers: &[HeaderRef<'_>],
     ) -> Self {
-        let mut data = Vec::new();
+        Self::assemble(
+            Arc::from(topic),
+            partition,
+            offset,
+            Timestamp::NotAvailable,
+            key,
+            value,
+            headers,
+        )
+    }
+
+    /// Copies key, value and headers into one buffer of the exact size.
+    fn assemble(
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        timestamp: Timestamp,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[HeaderRef<'_>],
+    ) -> Self {
+        let size = key.map_or(0, <[u8]>::len)
+            + value.map_or(0, <[u8]>::len)
+            + headers
+                .iter()
+                .map(|(name, value)| name.len() + value.map_or(0, <[u8]>::len))
+                .sum::<usize>();
+        let mut data = Vec::with_capacity(size);
         let key = key.map(|k| append(&mut data, k));
         let value = value.map(|v| append(&mut data, v));
         let headers = headers
@@ -93,10 +104,10 @@ impl Record {
             })
             .collect();
         Self {
-            topic: Arc::from(topic),
+            topic,
             partition,
             offset,
-            timestamp: Timestamp::NotAvailable,
+            timestamp,
             data: data.into_boxed_slice(),
             key,
             value,

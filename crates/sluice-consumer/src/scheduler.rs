@@ -5,6 +5,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// The FNV-1a offset basis: where a hash of nothing starts.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `hash`.
+pub(crate) fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Keys arrive hashed already: the map uses the hash as it is.
 #[derive(Debug, Default)]
 struct KeyHash(u64);
@@ -16,9 +26,7 @@ impl Hasher for KeyHash {
 
     fn write(&mut self, bytes: &[u8]) {
         // Only `write_u64` is used; fold anything else in anyway.
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = fnv1a(self.0, bytes);
     }
 
     fn write_u64(&mut self, key: u64) {

@@ -20,7 +20,7 @@ use crate::config::RetryPolicy;
 use crate::dlq::{DeadLetters, Failure};
 use crate::handler::{Context, RecordHandler};
 use crate::record::Record;
-use crate::scheduler::KeyScheduler;
+use crate::scheduler::{FNV_OFFSET, KeyScheduler, fnv1a};
 use crate::tracker::OffsetTracker;
 
 /// What the worker and the poll thread share about a partition.
@@ -123,9 +123,7 @@ fn key_hash(record: &Record) -> u64 {
     let Some(key) = record.key() else {
         return 0;
     };
-    key.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    }) | 1
+    fnv1a(FNV_OFFSET, key) | 1
 }
 
 /// Runs until `records` (batches of consecutive records) closes, then
