@@ -3,7 +3,6 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use sluice_core::{Envelope, Format, Serializer};
 
@@ -80,13 +79,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     if let Some(id) = &args.correlation_id {
         envelope = envelope.with_correlation_id(id);
     }
-    let mut headers = OwnedHeaders::new();
-    envelope.write_headers(|key, value| {
-        headers = std::mem::take(&mut headers).insert(Header {
-            key,
-            value: Some(value),
-        });
-    });
+    let headers = sluice_kafka::envelope_headers(&envelope);
 
     let cluster = ctx.cluster()?;
     let reader = cluster.reader(&format!("sluice-produce-{}", std::process::id()))?;

@@ -14,5 +14,5 @@ pub mod record;
 pub mod security;
 
 pub use config::KafkaConfig;
-pub use record::{OutgoingRecord, RecordError, decode_message, envelope_of};
+pub use record::{OutgoingRecord, RecordError, decode_message, envelope_headers, envelope_of};
 pub use security::{SaslConfig, Secret, SecurityConfig, TlsConfig, TokenProvider};

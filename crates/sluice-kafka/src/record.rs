@@ -22,22 +22,10 @@ impl OutgoingRecord {
         event: &E,
         envelope: Envelope,
     ) -> Result<Self, EncodeError> {
-        let value = serializer.encode(event)?;
-        // `insert` consumes the headers, hence the Option around them.
-        let mut headers = Some(OwnedHeaders::new_with_capacity(10));
-        envelope.write_headers(|key, value| {
-            headers = headers.take().map(|h| {
-                h.insert(rdkafka::message::Header {
-                    key,
-                    value: Some(value),
-                })
-            });
-        });
-        let headers = headers.unwrap_or_default();
         Ok(Self {
             key: event.partition_key().to_owned(),
-            value,
-            headers,
+            value: serializer.encode(event)?,
+            headers: envelope_headers(&envelope),
             envelope,
         })
     }
@@ -49,6 +37,19 @@ impl OutgoingRecord {
             .payload(self.value.as_slice())
             .headers(self.headers.clone())
     }
+}
+
+/// The envelope as Kafka record headers (CloudEvents Kafka binding).
+pub fn envelope_headers(envelope: &Envelope) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(10);
+    envelope.write_headers(|key, value| {
+        // `insert` consumes the headers and hands them back.
+        headers = std::mem::take(&mut headers).insert(rdkafka::message::Header {
+            key,
+            value: Some(value),
+        });
+    });
+    headers
 }
 
 /// Why a consumed message could not be turned into a typed event.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::message::{Header, Headers as _, OwnedHeaders};
+use rdkafka::message::Headers as _;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sluice_consumer::{
     Consumer, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
@@ -488,14 +488,7 @@ impl Sender {
                 let mut record = FutureRecord::to(topic).key(key).payload(&value);
                 if let Some(source) = source {
                     let envelope = Envelope::new::<E>(source.clone());
-                    let mut headers = OwnedHeaders::new_with_capacity(8);
-                    envelope.write_headers(|name, value| {
-                        headers = std::mem::take(&mut headers).insert(Header {
-                            key: name,
-                            value: Some(value),
-                        });
-                    });
-                    record = record.headers(headers);
+                    record = record.headers(sluice_kafka::envelope_headers(&envelope));
                 }
                 loop {
                     match producer.send_result(record) {
@@ -546,9 +539,7 @@ async fn produce_share<E: LoadEvent>(
         }
         sent.fetch_add(1, Ordering::Relaxed);
         // Collect deliveries as we go, no further behind than the window
-        // of events in flight: a pending sluice delivery holds its event (to
-        // hand it back on failure), so a longer queue of them is memory the
-        // run would not otherwise use.
+        // of events in flight.
         while pending.len() as u64 > workload.max_lag.max(1_000) {
             if let Some(delivery) = pending.pop_front()
                 && !delivery.delivered().await

@@ -348,17 +348,9 @@ impl<E> std::fmt::Debug for PendingDelivery<E> {
     }
 }
 
-/// A record librdkafka took, before the caller's event is attached.
-struct HandedOver {
-    event_type: &'static str,
-    route: Arc<Route>,
-    event_id: String,
-    outcome: oneshot::Receiver<Result<(i32, i64), KafkaError>>,
-    span: tracing::Span,
-}
-
-impl HandedOver {
-    fn pending<E>(self, event: E) -> PendingDelivery<E> {
+impl PendingDelivery<()> {
+    /// The same delivery, handing `event` back if it fails.
+    fn with_event<E>(self, event: E) -> PendingDelivery<E> {
         PendingDelivery {
             event,
             event_type: self.event_type,
@@ -476,7 +468,7 @@ impl Producer {
         envelope: Envelope,
     ) -> Result<PendingDelivery<E>, SendError<E>> {
         match self.hand_over(&event, envelope).await {
-            Ok(sent) => Ok(sent.pending(event)),
+            Ok(pending) => Ok(pending.with_event(event)),
             Err((kind, message)) => Err(SendError::new(kind, E::EVENT_TYPE, message, event)),
         }
     }
@@ -490,10 +482,9 @@ impl Producer {
         event: &E,
     ) -> Result<PendingDelivery<()>, SendError<()>> {
         let envelope = Envelope::new::<E>(self.inner.config.source.clone());
-        match self.hand_over(event, envelope).await {
-            Ok(sent) => Ok(sent.pending(())),
-            Err((kind, message)) => Err(SendError::new(kind, E::EVENT_TYPE, message, ())),
-        }
+        self.hand_over(event, envelope)
+            .await
+            .map_err(|(kind, message)| SendError::new(kind, E::EVENT_TYPE, message, ()))
     }
 
     /// Encodes `event`, waits for room in the send buffer and hands the
@@ -502,7 +493,7 @@ impl Producer {
         &self,
         event: &E,
         mut envelope: Envelope,
-    ) -> Result<HandedOver, (SendErrorKind, String)> {
+    ) -> Result<PendingDelivery<()>, (SendErrorKind, String)> {
         let route = self.inner.route(E::EVENT_TYPE);
         let topic = route.topic.as_str();
         let span = tracing::info_span!(
@@ -565,7 +556,8 @@ impl Producer {
         if let Err((error, _)) = self.inner.client.send(base) {
             return fail(SendErrorKind::of(&error), error.to_string());
         }
-        Ok(HandedOver {
+        Ok(PendingDelivery {
+            event: (),
             event_type: E::EVENT_TYPE,
             route: Arc::clone(&route),
             event_id: record.envelope.id,
