@@ -90,6 +90,7 @@ impl ConsumerBuilder {
             revoke_timeout: Duration::from_millis(config.revoke_timeout_ms),
             max_uncommitted: config.max_uncommitted_per_partition as u64,
             oauth,
+            closing: AtomicBool::new(false),
         };
         let client: BaseConsumer<PollContext<H>> = config
             .client_config()
@@ -165,8 +166,17 @@ impl<H: RecordHandler> Consumer<H> {
             .name("sluice-consumer-poll".into())
             .spawn(move || {
                 poll_loop(&client, &poll_stop, commit_interval, shutdown_timeout);
-                drop(client);
+                let closed = leave_group(&client, shutdown_timeout);
                 let _ = exited.send(());
+                if !closed {
+                    tracing::warn!(
+                        "the consumer did not close within {shutdown_timeout:?}; \
+                         it goes on closing in the background"
+                    );
+                }
+                // Returns at once when closed; otherwise keeps serving the
+                // close on this thread, which nothing waits for any more.
+                drop(client);
             })
             .map_err(|_| ConsumerError::PollThread)?;
         tokio::select! {
@@ -226,12 +236,40 @@ fn poll_loop<H: RecordHandler>(
         }
     }
     tracing::info!("consumer shutting down");
+    context.closing.store(true, Ordering::Release);
     // Records read and not handed over are left for the next owner.
     context.pending().records.clear();
     let all = context.take_all_workers();
     context.close_and_commit(client, all, shutdown_timeout);
     context.env.dead_letters.flush(shutdown_timeout);
+}
+
+/// Leaves the group and closes the client within `timeout`; false if the
+/// close had not finished by then.
+///
+/// The assignment is given up (unsubscribe, then serve the revocation)
+/// before the close starts: a cooperative consumer that receives an
+/// assignment while closing can otherwise wait forever
+/// (confluentinc/librdkafka#4527).
+fn leave_group<C: ConsumerContext>(client: &BaseConsumer<C>, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let step = Duration::from_millis(50);
     client.unsubscribe();
+    while client.assignment().is_ok_and(|a| a.count() > 0) && Instant::now() < deadline {
+        // Records still arriving are dropped: nothing committed them.
+        let _ = client.poll(step);
+    }
+    if let Err(error) = client.close_queue() {
+        tracing::warn!(%error, "consumer close failed");
+        return false;
+    }
+    while !client.closed() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        let _ = client.poll(step);
+    }
+    true
 }
 
 /// Records read and not yet handed to their worker.
@@ -288,6 +326,9 @@ struct PollContext<H> {
     revoke_timeout: Duration,
     max_uncommitted: u64,
     oauth: Option<Arc<dyn TokenProvider>>,
+    /// Set when shutdown begins: assignments that still arrive get no
+    /// workers.
+    closing: AtomicBool,
 }
 
 impl<H: RecordHandler> PollContext<H> {
@@ -590,6 +631,9 @@ impl<H: RecordHandler> ConsumerContext for PollContext<H> {
     fn post_rebalance(&self, client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.flush(client);
         match rebalance {
+            Rebalance::Assign(_) if self.closing.load(Ordering::Acquire) => {
+                tracing::debug!("assignment received while shutting down; ignored");
+            }
             Rebalance::Assign(list) => {
                 let mut workers = self.workers();
                 for element in list.elements() {

@@ -1,6 +1,8 @@
 //! `/metrics` after a known workload counts exactly what happened, and
 //! `/ready` turns true once partitions are assigned.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
@@ -112,7 +114,7 @@ async fn metrics_count_the_workload_and_ready_follows_assignment() -> anyhow::Re
     }
     ensure!(get(port, "/ready")?.0 == 200, "/ready after assignment");
     let _ = stop.send(());
-    run.await??;
+    common::stopped(run).await?;
 
     let expect = |name: &str, labels: &[&str], value: f64| -> anyhow::Result<()> {
         let found = sample(&text, name, labels);

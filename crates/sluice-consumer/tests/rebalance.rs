@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context as _, ensure};
 use common::{Log, config, produce, sequence};
 use sluice_consumer::{Consumer, Context, Handler, HandlerError, Handlers};
 use sluice_events::proto::EmailReceived;
@@ -32,11 +32,17 @@ impl Handler<EmailReceived> for Record {
 }
 
 struct Member {
+    name: &'static str,
     stop: oneshot::Sender<()>,
     run: JoinHandle<Result<(), sluice_consumer::ConsumerError>>,
 }
 
-fn join(bootstrap: &str, strategy: &str, name: &str, log: &Arc<Log>) -> anyhow::Result<Member> {
+fn join(
+    bootstrap: &str,
+    strategy: &str,
+    name: &'static str,
+    log: &Arc<Log>,
+) -> anyhow::Result<Member> {
     let mut config = config(bootstrap, "rebalancing", "stream");
     config.kafka.client_id = Some(name.to_owned());
     config.assignment_strategy = strategy.to_owned();
@@ -54,13 +60,14 @@ fn join(bootstrap: &str, strategy: &str, name: &str, log: &Arc<Log>) -> anyhow::
     let run = tokio::spawn(consumer.run(async {
         stopped.await.ok();
     }));
-    Ok(Member { stop, run })
+    Ok(Member { name, stop, run })
 }
 
 async fn leave(member: Member) -> anyhow::Result<()> {
     member.stop.send(()).ok();
-    member.run.await??;
-    Ok(())
+    common::stopped(member.run)
+        .await
+        .with_context(|| format!("member {}", member.name))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -128,7 +128,7 @@ async fn poison_events_are_dead_lettered_flaky_ones_retried_the_rest_handled_onc
     }
 
     stop.send(()).ok();
-    run.await??;
+    common::stopped(run).await?;
 
     let entries = log.entries();
     let duplicates = common::assert_per_key_order(&entries, |s| s % 100 == 7)?;
@@ -283,7 +283,7 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
     })
     .await??;
     stop.send(()).ok();
-    run.await??;
+    common::stopped(run).await?;
 
     ensure!(log.entries().iter().map(|e| e.1).collect::<Vec<_>>() == [1, 2]);
     let mut by_offset: BTreeMap<i64, _> = BTreeMap::new();
@@ -355,7 +355,7 @@ async fn nothing_is_committed_until_the_dlq_has_the_record() -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.send(()).ok();
-    run.await??;
+    common::stopped(run).await?;
     for record in &dead {
         ensure!(header_count(record, dlq::headers::ERROR_CLASS) == 1);
     }
@@ -404,7 +404,7 @@ async fn shutdown_lets_running_handlers_finish_and_commits_them() -> anyhow::Res
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.send(()).ok();
-    run.await??;
+    common::stopped(run).await?;
 
     let mut started = started.lock().unwrap().clone();
     let mut finished = finished.lock().unwrap().clone();
@@ -449,7 +449,7 @@ async fn a_topic_pattern_reads_every_matching_topic() -> anyhow::Result<()> {
     .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.send(()).ok();
-    run.await??;
+    common::stopped(run).await?;
     let mut handled: Vec<u64> = log.entries().iter().map(|e| e.1).collect();
     handled.sort_unstable();
     ensure!(
@@ -499,7 +499,7 @@ async fn a_handler_past_the_shutdown_deadline_is_abandoned_uncommitted() -> anyh
     }
     let stopping = std::time::Instant::now();
     stop.send(()).ok();
-    run.await??;
+    common::stopped(run).await?;
     ensure!(
         stopping.elapsed() < Duration::from_secs(10),
         "shutdown waited {:?} for a hung handler",

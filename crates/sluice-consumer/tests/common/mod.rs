@@ -61,6 +61,19 @@ pub async fn produce(
     Ok(())
 }
 
+/// Waits for a consumer told to stop: its `run` must return within its
+/// shutdown budget (handlers, then leaving the group: twice the default
+/// 30 s) and some slack, or the test fails instead of hanging.
+pub async fn stopped(
+    run: tokio::task::JoinHandle<Result<(), sluice_consumer::ConsumerError>>,
+) -> anyhow::Result<()> {
+    let within = Duration::from_secs(75);
+    tokio::time::timeout(within, run)
+        .await
+        .with_context(|| format!("the consumer still runs {within:?} after its stop"))???;
+    Ok(())
+}
+
 /// A consumer configuration that commits often, for tests.
 pub fn config(bootstrap: &str, group: &str, topic: &str) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(KafkaConfig::new(bootstrap), group, [topic]);
