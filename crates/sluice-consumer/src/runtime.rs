@@ -166,17 +166,19 @@ impl<H: RecordHandler> Consumer<H> {
             .name("sluice-consumer-poll".into())
             .spawn(move || {
                 poll_loop(&client, &poll_stop, commit_interval, shutdown_timeout);
-                let closed = leave_group(&client, shutdown_timeout);
-                let _ = exited.send(());
-                if !closed {
+                if leave_group(&client, shutdown_timeout) {
+                    // The handlers are dropped before `run` returns.
+                    drop(client);
+                } else {
                     tracing::warn!(
                         "the consumer did not close within {shutdown_timeout:?}; \
                          it goes on closing in the background"
                     );
                 }
-                // Returns at once when closed; otherwise keeps serving the
-                // close on this thread, which nothing waits for any more.
-                drop(client);
+                let _ = exited.send(());
+                // When the close lagged, the client is dropped here: its
+                // `Drop` goes on serving the close on this thread, which
+                // nothing waits for any more.
             })
             .map_err(|_| ConsumerError::PollThread)?;
         tokio::select! {
