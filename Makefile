@@ -57,8 +57,11 @@ $(VENV)/.installed:
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TOOLS)
 	touch $@
 
-## Static checks of terraform/: checkov, then tests that parse the HCL.
+## Terraform checked by Terraform (fmt, init + validate of every root, the
+## `terraform test` plans), then checkov and the static HCL tests; then the
+## deploy/ checks (dashboards, alerts, the container image, Kubernetes).
 terraform-check: venv
+	terraform/scripts/check.sh
 	$(VENV)/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 	cd terraform/tests && $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 	cd deploy/tests && $(VENV)/bin/python -m pytest -q -p no:cacheprovider

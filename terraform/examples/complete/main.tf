@@ -5,11 +5,19 @@
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
   account_root = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
+  bus_name     = "${var.name}-events"
+  # Rule ARNs follow from the names the eventbridge module gives its rules,
+  # so the queues' policies can name them without waiting for the rules
+  # (whose targets need the queues first).
+  rule_arn_prefix = "arn:${data.aws_partition.current.partition}:events:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:rule"
 
-  # Work queues of the reference system; notifications keep order per tenant.
+  # Work queues of the reference system. Notifications keep order per tenant,
+  # which EventBridge cannot give a FIFO queue (it sends one fixed message
+  # group per target): the bridge sends them, grouped by tenant.
   queues = {
     notifications      = { fifo = true }
     plugin_execution   = { fifo = false }
@@ -18,16 +26,59 @@ locals {
     batch_operations   = { fifo = false }
   }
 
-  # One rule per event type, each feeding the queue that acts on it.
-  rules = {
+  # One rule per event type on the bus, each feeding the queue that acts on
+  # it, plus the Lambda functions and state machines given as variables.
+  rule_types = {
     email_received     = { detail_type = "email.received.v1", queue = "email_processing" }
     email_validated    = { detail_type = "email.validated.v1", queue = "plugin_execution" }
-    email_processed    = { detail_type = "email.processed.v1", queue = "notifications" }
+    email_processed    = { detail_type = "email.processed.v1", queue = null }
     plugin_executed    = { detail_type = "plugin.executed.v1", queue = "workflow_execution" }
     workflow_triggered = { detail_type = "workflow.triggered.v1", queue = "workflow_execution" }
   }
+  rules = {
+    for rule, r in local.rule_types : rule => {
+      detail_type = r.detail_type
+      targets = merge(
+        r.queue == null ? {} : { queue = { kind = "sqs", arn = module.queues[r.queue].queue_arn, message_group_id = null } },
+        contains(keys(var.lambda_targets), rule) ? { function = { kind = "lambda", arn = var.lambda_targets[rule], message_group_id = null } } : {},
+        contains(keys(var.state_machine_targets), rule) ? { state-machine = { kind = "step_functions", arn = var.state_machine_targets[rule], message_group_id = null } } : {},
+      )
+    } if r.queue != null || contains(keys(var.lambda_targets), rule) || contains(keys(var.state_machine_targets), rule)
+  }
 
   topics = ["email.received", "email.validated", "email.processed", "plugin.executed", "workflow.triggered"]
+
+  # The bridge's routes, as in its configuration file (see the bridge_config
+  # output); each runs in consumer group sluice-bridge.<route>.
+  bridge_routes = {
+    events-to-bus = {
+      topics      = ["email.received", "email.validated", "email.processed", "plugin.executed", "^workflow\\..*"]
+      dlq_topic   = "{topic}.dlq"
+      destination = "eventbridge"
+    }
+    processed-to-notifications = {
+      topics      = ["email.processed"]
+      dlq_topic   = "{topic}.notifications.dlq"
+      destination = "notifications"
+    }
+  }
+
+  # What each service does: the IAM policies, the lag alarms and the bridge
+  # configuration all follow from this.
+  services = {
+    producer = {
+      produces = local.topics
+    }
+    workers = {
+      consumes = [{ group = "${var.name}-workers", topics = local.topics, dlq_topic = "{topic}.dlq" }]
+    }
+    bridge = {
+      consumes       = [for route, r in local.bridge_routes : { group = "sluice-bridge.${route}", topics = r.topics, dlq_topic = r.dlq_topic }]
+      event_bus_arns = [module.eventbridge.bus_arn]
+      queue_arns     = [module.queues["notifications"].queue_arn]
+      kms_key_arns   = [aws_kms_key.data.arn]
+    }
+  }
 }
 
 # One key for the data at rest outside MSK: queues, bus and alarm topic.
@@ -82,14 +133,15 @@ data "aws_iam_policy_document" "data_key" {
 module "msk" {
   source = "../../modules/msk"
 
-  name                = var.name
-  kafka_version       = var.kafka_version
-  vpc_id              = var.vpc_id
-  subnet_ids          = var.private_subnet_ids
-  broker_count        = var.broker_count
-  instance_type       = var.broker_instance_type
-  allowed_cidr_blocks = var.client_cidr_blocks
-  tags                = var.tags
+  name                   = var.name
+  kafka_version          = var.kafka_version
+  vpc_id                 = var.vpc_id
+  subnet_ids             = var.private_subnet_ids
+  broker_count           = var.broker_count
+  instance_type          = var.broker_instance_type
+  allowed_cidr_blocks    = var.client_cidr_blocks
+  monitoring_cidr_blocks = var.monitoring_cidr_blocks
+  tags                   = var.tags
 }
 
 module "queues" {
@@ -100,35 +152,28 @@ module "queues" {
   fifo                       = each.value.fifo
   visibility_timeout_seconds = var.visibility_timeouts[each.key]
   kms_key_arn                = aws_kms_key.data.arn
-  allowed_sender_role_arns   = [module.iam.bridge_role_arn]
+  allowed_sender_role_arns   = each.key == "notifications" ? [module.iam.role_arns["bridge"]] : []
   tags                       = var.tags
 
   allowed_source_arns = concat(
-    [for rule, r in local.rules : module.eventbridge.rule_arns[rule] if r.queue == each.key],
-    [for rule, arn in module.eventbridge.scheduled_rule_arns : arn if each.key == "batch_operations"],
+    [for rule, r in local.rule_types : "${local.rule_arn_prefix}/${local.bus_name}/${local.bus_name}-${rule}" if r.queue == each.key],
+    each.key == "batch_operations" ? ["${local.rule_arn_prefix}/${local.bus_name}-cleanup"] : [],
   )
 }
 
 module "eventbridge" {
   source = "../../modules/eventbridge"
 
-  bus_name    = "${var.name}-events"
+  bus_name    = local.bus_name
   kms_key_arn = aws_kms_key.data.arn
   tags        = var.tags
-
-  rules = {
-    for rule, r in local.rules : rule => {
-      detail_type      = r.detail_type
-      queue_arn        = module.queues[r.queue].queue_arn
-      message_group_id = local.queues[r.queue].fifo ? rule : null
-    }
-  }
+  rules       = local.rules
 
   scheduled_rules = {
     cleanup = {
       schedule_expression = "cron(0 3 * * ? *)"
-      queue_arn           = module.queues["batch_operations"].queue_arn
       input               = jsonencode({ operation = "cleanup" })
+      targets             = { queue = { kind = "sqs", arn = module.queues["batch_operations"].queue_arn } }
     }
   }
 }
@@ -143,24 +188,18 @@ module "alarms" {
   msk_broker_count  = var.broker_count
   tags              = var.tags
 
-  dlq_names   = concat([for q in module.queues : q.dlq_name], [module.eventbridge.target_dlq_name])
-  queue_names = [for q in module.queues : q.queue_name]
-
-  consumer_groups = [for t in local.topics : { group = "${var.name}-bridge", topic = t }]
+  dlq_names         = concat([for q in module.queues : q.dlq_name], [module.eventbridge.target_dlq_name])
+  queue_names       = [for q in module.queues : q.queue_name]
+  consumer_groups   = distinct([for c in module.iam.consumer_groups : c.group])
+  eventbridge_rules = { for rule, name in module.eventbridge.rule_names : rule => { rule_name = name, bus_name = local.bus_name } }
 }
 
 module "iam" {
   source = "../../modules/iam"
 
-  name                 = var.name
-  cluster_arn          = module.msk.cluster_arn
-  producer_topics      = local.topics
-  consumer_topics      = local.topics
-  consumer_groups      = ["${var.name}-workers"]
-  bridge_topics        = local.topics
-  bridge_group         = "${var.name}-bridge"
-  bridge_event_bus_arn = module.eventbridge.bus_arn
-  bridge_queue_arns    = [for q in module.queues : q.queue_arn]
-  kms_key_arns         = [aws_kms_key.data.arn]
-  tags                 = var.tags
+  name        = var.name
+  cluster_arn = module.msk.cluster_arn
+  services    = local.services
+  trust       = var.trust
+  tags        = var.tags
 }

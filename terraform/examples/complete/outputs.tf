@@ -34,15 +34,37 @@ output "dlq_urls" {
 }
 
 output "role_arns" {
-  description = "Roles for producers, consumers and the bridge."
-  value = {
-    producer = module.iam.producer_role_arn
-    consumer = module.iam.consumer_role_arn
-    bridge   = module.iam.bridge_role_arn
-  }
+  description = "Role of each service (producer, workers, bridge): the task role, Pod Identity association or service-account annotation."
+  value       = module.iam.role_arns
+}
+
+output "consumer_groups" {
+  description = "Every consumer group the services run; each has a lag alarm."
+  value       = distinct([for c in module.iam.consumer_groups : c.group])
+}
+
+output "bridge_config" {
+  description = "The sluice-bridge configuration file for this deployment: its routes run in exactly the groups the bridge role may join. Write it with terraform output -raw bridge_config > bridge.toml."
+  value = templatefile("${path.module}/bridge.toml.tftpl", {
+    bootstrap_servers = module.msk.bootstrap_brokers_sasl_iam
+    region            = data.aws_region.current.name
+    bus_name          = module.eventbridge.bus_name
+    notifications_url = module.queues["notifications"].queue_url
+    routes            = local.bridge_routes
+  })
 }
 
 output "alarm_topic_arn" {
   description = "SNS topic receiving every alarm."
   value       = module.alarms.sns_topic_arn
+}
+
+output "policy_documents" {
+  description = "The IAM policy of each service, as JSON: what exactly each may do."
+  value       = module.iam.policy_documents
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm; all notify alarm_topic_arn."
+  value       = module.alarms.alarm_names
 }

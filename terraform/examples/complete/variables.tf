@@ -50,14 +50,25 @@ variable "client_cidr_blocks" {
   }
 }
 
+variable "monitoring_cidr_blocks" {
+  description = "Networks of the Prometheus servers that scrape the brokers' exporters (ports 11001 and 11002)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.monitoring_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "CIDR blocks such as 10.0.0.0/16."
+  }
+}
+
 variable "kafka_version" {
-  description = "Kafka version of the MSK cluster."
+  description = "Kafka version of the MSK cluster, ZooKeeper-based (3.8.x) or KRaft (3.7.x.kraft, 4.0.x.kraft)."
   type        = string
   default     = "3.8.x"
 
   validation {
-    condition     = can(regex("^[0-9]+\\.[0-9]+\\.([0-9]+|x)$", var.kafka_version))
-    error_message = "A version such as 3.8.x."
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.([0-9]+|x)(\\.tiered|\\.kraft)?$", var.kafka_version))
+    error_message = "A version such as 3.8.x or 3.7.x.kraft."
   }
 }
 
@@ -97,6 +108,43 @@ variable "visibility_timeouts" {
   validation {
     condition     = alltrue([for v in values(var.visibility_timeouts) : v >= 0 && v <= 43200])
     error_message = "Between 0 and 43200 seconds."
+  }
+}
+
+variable "lambda_targets" {
+  description = "Lambda functions that also receive an event type, by rule: email_received, email_validated, email_processed, plugin_executed or workflow_triggered."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for rule, arn in var.lambda_targets : contains(["email_received", "email_validated", "email_processed", "plugin_executed", "workflow_triggered"], rule) && can(regex("^arn:aws[a-z-]*:lambda:", arn))])
+    error_message = "Keys are rule names (email_received, email_validated, email_processed, plugin_executed, workflow_triggered); values Lambda function ARNs."
+  }
+}
+
+variable "state_machine_targets" {
+  description = "Step Functions state machines started by an event type, by rule (the same rule names as lambda_targets)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for rule, arn in var.state_machine_targets : contains(["email_received", "email_validated", "email_processed", "plugin_executed", "workflow_triggered"], rule) && can(regex("^arn:aws[a-z-]*:states:", arn))])
+    error_message = "Keys are rule names (email_received, email_validated, email_processed, plugin_executed, workflow_triggered); values state machine ARNs."
+  }
+}
+
+variable "trust" {
+  description = "Where the services run, hence who may assume their roles: ECS tasks (ecs), EKS Pod Identity (eks_pod_identity), or IAM roles for service accounts (eks_irsa, with the cluster's OIDC provider ARN and the namespace of the service accounts <name>-<service>)."
+  type = object({
+    kind              = string
+    oidc_provider_arn = optional(string)
+    namespace         = optional(string, "sluice")
+  })
+  default = { kind = "ecs" }
+
+  validation {
+    condition     = contains(["ecs", "eks_pod_identity", "eks_irsa"], var.trust.kind)
+    error_message = "trust.kind is ecs, eks_pod_identity or eks_irsa."
   }
 }
 

@@ -10,5 +10,9 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.oldest_message_age : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.consumer_lag : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.disk_used : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.cpu_used : a.alarm_name],
+    [aws_cloudwatch_metric_alarm.active_controller.alarm_name, aws_cloudwatch_metric_alarm.offline_partitions.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.partition_health : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.eventbridge : a.alarm_name],
   )
 }

@@ -63,16 +63,13 @@ variable "msk_broker_count" {
 }
 
 variable "consumer_groups" {
-  description = "Consumer group and topic pairs whose summed offset lag is watched."
-  type = list(object({
-    group = string
-    topic = string
-  }))
-  default = []
+  description = "Consumer groups whose offset lag is watched, one alarm per group (the largest SumOffsetLag over its topics): the groups the services really run, e.g. the iam module's consumer_groups output."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = alltrue([for c in var.consumer_groups : length(c.group) > 0 && length(c.topic) > 0])
-    error_message = "Every entry names a group and a topic."
+    condition     = alltrue([for g in var.consumer_groups : can(regex("^[a-zA-Z0-9._-]{1,255}$", g))]) && length(distinct(var.consumer_groups)) == length(var.consumer_groups)
+    error_message = "Distinct consumer group names without wildcards."
   }
 }
 
@@ -95,6 +92,31 @@ variable "max_disk_used_percent" {
   validation {
     condition     = var.max_disk_used_percent > 0 && var.max_disk_used_percent < 100
     error_message = "Between 0 and 100 percent."
+  }
+}
+
+variable "max_cpu_percent" {
+  description = "CPU use (user + system), in percent, above which a broker alarms; AWS advises staying below 60 % so a broker can take over a failed one's load."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.max_cpu_percent > 0 && var.max_cpu_percent <= 100
+    error_message = "Between 1 and 100 percent."
+  }
+}
+
+variable "eventbridge_rules" {
+  description = "EventBridge rules whose failed invocations and throttling are watched, by a short key used in the alarm names: the rule name and, for rules on a custom bus, the bus name."
+  type = map(object({
+    rule_name = string
+    bus_name  = optional(string)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for r in values(var.eventbridge_rules) : can(regex("^[A-Za-z0-9._-]{1,64}$", r.rule_name))])
+    error_message = "Rule names: 1 to 64 letters, digits, dots, hyphens and underscores."
   }
 }
 

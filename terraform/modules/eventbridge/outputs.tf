@@ -8,6 +8,11 @@ output "bus_arn" {
   value       = aws_cloudwatch_event_bus.this.arn
 }
 
+output "rule_names" {
+  description = "Name of each event-type rule, by rule key (the FailedInvocations alarms watch these)."
+  value       = { for k, r in aws_cloudwatch_event_rule.by_type : k => r.name }
+}
+
 output "rule_arns" {
   description = "ARN of each event-type rule, by rule key."
   value       = { for k, r in aws_cloudwatch_event_rule.by_type : k => r.arn }
@@ -31,4 +36,9 @@ output "target_dlq_arn" {
 output "target_dlq_name" {
   description = "Name of the target dead-letter queue."
   value       = aws_sqs_queue.target_dlq.name
+}
+
+output "start_executions_role_arn" {
+  description = "Role EventBridge assumes to start Step Functions executions; null without Step Functions targets."
+  value       = one(aws_iam_role.start_executions[*].arn)
 }

@@ -9,36 +9,53 @@ variable "bus_name" {
 }
 
 variable "rules" {
-  description = "One rule per event type: the CloudEvents type it matches (detail-type), the queue it delivers to, and for FIFO queues the message group id."
+  description = "One rule per event type on the bus: the CloudEvents type it matches (detail-type) and its targets, by target id. A target is an SQS queue (kind sqs), a Lambda function (lambda) or a Step Functions state machine (step_functions). EventBridge sends FIFO queues one fixed message_group_id per target: for order per key, let the bridge send to the queue instead."
   type = map(object({
-    detail_type      = string
-    queue_arn        = string
-    message_group_id = optional(string)
+    detail_type = string
+    targets = map(object({
+      kind             = string
+      arn              = string
+      message_group_id = optional(string)
+    }))
   }))
 
   validation {
-    condition     = alltrue([for r in values(var.rules) : can(regex("^arn:aws[a-z-]*:sqs:", r.queue_arn))])
-    error_message = "Every rule targets an SQS queue ARN."
+    condition     = alltrue([for r in values(var.rules) : length(r.targets) >= 1 && length(r.targets) <= 5])
+    error_message = "Every rule has 1 to 5 targets (EventBridge's limit)."
   }
 
   validation {
-    condition     = alltrue([for r in values(var.rules) : endswith(r.queue_arn, ".fifo") == (r.message_group_id != null)])
-    error_message = "FIFO queues (ARN ending in .fifo) need a message_group_id; standard queues take none."
+    condition     = alltrue(flatten([for r in values(var.rules) : [for t in values(r.targets) : contains(keys(local.target_arn_patterns), t.kind) && can(regex(lookup(local.target_arn_patterns, t.kind, "^$"), t.arn))]]))
+    error_message = "A target's kind is sqs, lambda or step_functions, and its arn is a queue, function or state machine ARN of that kind."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for r in values(var.rules) : [for t in values(r.targets) : (t.kind == "sqs" && endswith(t.arn, ".fifo")) == (t.message_group_id != null)]]))
+    error_message = "FIFO queues (ARN ending in .fifo) need a message_group_id; other targets take none."
   }
 }
 
 variable "scheduled_rules" {
-  description = "Rules on the default bus that fire on a schedule (schedules only run there), e.g. a nightly cleanup."
+  description = "Rules on the default bus that fire on a schedule (schedules only run there), e.g. a nightly cleanup, each with its targets and the input they receive."
   type = map(object({
     schedule_expression = string
-    queue_arn           = string
     input               = optional(string, "{}")
+    targets = map(object({
+      kind             = string
+      arn              = string
+      message_group_id = optional(string)
+    }))
   }))
   default = {}
 
   validation {
     condition     = alltrue([for r in values(var.scheduled_rules) : can(regex("^(rate|cron)\\(.+\\)$", r.schedule_expression))])
     error_message = "Schedules are rate(...) or cron(...) expressions."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for r in values(var.scheduled_rules) : [for t in values(r.targets) : contains(keys(local.target_arn_patterns), t.kind) && can(regex(lookup(local.target_arn_patterns, t.kind, "^$"), t.arn)) && (t.kind == "sqs" && endswith(t.arn, ".fifo")) == (t.message_group_id != null)]]))
+    error_message = "Scheduled targets follow the same rules as event-type targets."
   }
 }
 
@@ -87,7 +104,7 @@ variable "archive_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer-managed KMS key for the bus and the target dead-letter queue; its policy must let events.amazonaws.com use it."
+  description = "Customer-managed KMS key for the bus and the dead-letter queue; its policy must let events.amazonaws.com use it."
   type        = string
 
   validation {

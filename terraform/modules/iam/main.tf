@@ -1,157 +1,180 @@
+data "aws_caller_identity" "current" {}
+
 locals {
-  # arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID → the topic and group
-  # ARNs of the same cluster: arn:aws:kafka:REGION:ACCOUNT:topic/NAME/UUID/TOPIC.
+  topic_name     = "^[a-zA-Z0-9._-]{1,249}$"
+  group_name     = "^[a-zA-Z0-9._-]{1,255}$"
+  prefix_pattern = "^\\^(?:[a-zA-Z0-9_-]|\\\\\\.)*\\.\\*\\$?$"
+
+  # arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID → the topic, group and
+  # transactional-id ARNs of the same cluster.
   topic_prefix = replace(var.cluster_arn, ":cluster/", ":topic/")
   group_prefix = replace(var.cluster_arn, ":cluster/", ":group/")
+  txn_prefix   = replace(var.cluster_arn, ":cluster/", ":transactional-id/")
 
-  producer_topic_arns = [for t in var.producer_topics : "${local.topic_prefix}/${t}"]
-  consumer_topic_arns = [for t in var.consumer_topics : "${local.topic_prefix}/${t}"]
-  consumer_dlq_arns   = [for t in var.consumer_topics : "${local.topic_prefix}/${t}.dlq"]
-  consumer_group_arns = [for g in var.consumer_groups : "${local.group_prefix}/${g}"]
-  bridge_topic_arns   = [for t in var.bridge_topics : "${local.topic_prefix}/${t}"]
-  bridge_dlq_arns     = [for t in var.bridge_topics : "${local.topic_prefix}/${t}.dlq"]
+  # What a topic entry names in IAM: the topic itself, or for a pattern
+  # ^prefix.* its literal prefix followed by IAM's own wildcard.
+  consumptions = {
+    for service, s in var.services : service => [
+      for c in s.consumes : {
+        group = c.group
+        topics = [
+          for t in c.topics : startswith(t, "^")
+          ? "${replace(trimsuffix(trimsuffix(trimprefix(t, "^"), "$"), ".*"), "\\.", ".")}*"
+          : t
+        ]
+        dlq_topic = c.dlq_topic
+      }
+    ]
+  }
+
+  grants = {
+    for service, s in var.services : service => {
+      write_topics = sort(distinct(concat(
+        [for t in s.produces : "${local.topic_prefix}/${t}"],
+        flatten([for c in local.consumptions[service] : [for t in c.topics : "${local.topic_prefix}/${replace(c.dlq_topic, "{topic}", t)}"]]),
+      )))
+      read_topics      = sort(distinct(flatten([for c in local.consumptions[service] : [for t in c.topics : "${local.topic_prefix}/${t}"]])))
+      groups           = sort(distinct([for c in local.consumptions[service] : "${local.group_prefix}/${c.group}"]))
+      transactional    = sort([for id in s.transactional_ids : "${local.txn_prefix}/${id}"])
+      event_bus_arns   = s.event_bus_arns
+      queue_arns       = s.queue_arns
+      kms_key_arns     = s.kms_key_arns
+      writes_any_topic = length(s.produces) + length(s.consumes) > 0
+    }
+  }
+
+  oidc_issuer = var.trust.kind == "eks_irsa" ? element(split(":oidc-provider/", var.trust.oidc_provider_arn), 1) : ""
 }
 
 data "aws_iam_policy_document" "assume" {
+  for_each = var.services
+
   statement {
-    actions = ["sts:AssumeRole"]
+    actions = var.trust.kind == "eks_irsa" ? ["sts:AssumeRoleWithWebIdentity"] : var.trust.kind == "eks_pod_identity" ? ["sts:AssumeRole", "sts:TagSession"] : ["sts:AssumeRole"]
 
     principals {
-      type        = "Service"
-      identifiers = [var.trusted_service]
+      type        = var.trust.kind == "eks_irsa" ? "Federated" : "Service"
+      identifiers = [var.trust.kind == "eks_irsa" ? var.trust.oidc_provider_arn : var.trust.kind == "eks_pod_identity" ? "pods.eks.amazonaws.com" : "ecs-tasks.amazonaws.com"]
+    }
+
+    # Services assume the role only on behalf of this account (confused
+    # deputy protection); a web identity is bound to one service account.
+    dynamic "condition" {
+      for_each = var.trust.kind == "eks_irsa" ? {
+        "${local.oidc_issuer}:sub" = "system:serviceaccount:${var.trust.namespace}:${var.name}-${each.key}"
+        "${local.oidc_issuer}:aud" = "sts.amazonaws.com"
+      } : { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
     }
   }
 }
 
-# Producer: connect, and write idempotently to its topics.
-data "aws_iam_policy_document" "producer" {
+data "aws_iam_policy_document" "service" {
+  for_each = local.grants
+
   statement {
     sid       = "Cluster"
-    actions   = ["kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently"]
+    actions   = concat(["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], each.value.writes_any_topic ? ["kafka-cluster:WriteDataIdempotently"] : [])
     resources = [var.cluster_arn]
-  }
-
-  statement {
-    sid       = "Topics"
-    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-    resources = local.producer_topic_arns
-  }
-}
-
-# Consumer: read its topics in its groups, write dead letters to <topic>.dlq.
-data "aws_iam_policy_document" "consumer" {
-  statement {
-    sid       = "Cluster"
-    actions   = ["kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently"]
-    resources = [var.cluster_arn]
-  }
-
-  statement {
-    sid       = "ReadTopics"
-    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
-    resources = local.consumer_topic_arns
-  }
-
-  statement {
-    sid       = "DeadLetters"
-    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-    resources = local.consumer_dlq_arns
-  }
-
-  statement {
-    sid       = "Groups"
-    actions   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
-    resources = local.consumer_group_arns
-  }
-}
-
-# Bridge: a consumer of its topics that sends to its queues and bus.
-data "aws_iam_policy_document" "bridge" {
-  statement {
-    sid       = "Cluster"
-    actions   = ["kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently"]
-    resources = [var.cluster_arn]
-  }
-
-  statement {
-    sid       = "ReadTopics"
-    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
-    resources = local.bridge_topic_arns
-  }
-
-  statement {
-    sid       = "DeadLetters"
-    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-    resources = local.bridge_dlq_arns
-  }
-
-  statement {
-    sid       = "Group"
-    actions   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
-    resources = ["${local.group_prefix}/${var.bridge_group}"]
-  }
-
-  statement {
-    sid       = "PutEvents"
-    actions   = ["events:PutEvents"]
-    resources = [var.bridge_event_bus_arn]
   }
 
   dynamic "statement" {
-    for_each = length(var.bridge_queue_arns) > 0 ? [1] : []
+    for_each = length(each.value.write_topics) > 0 ? [1] : []
+
+    content {
+      sid       = "WriteTopics"
+      actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+      resources = each.value.write_topics
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.read_topics) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadTopics"
+      actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+      resources = each.value.read_topics
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.groups) > 0 ? [1] : []
+
+    content {
+      sid       = "Groups"
+      actions   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+      resources = each.value.groups
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.transactional) > 0 ? [1] : []
+
+    content {
+      sid       = "TransactionalIds"
+      actions   = ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"]
+      resources = each.value.transactional
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.event_bus_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "PutEvents"
+      actions   = ["events:PutEvents"]
+      resources = each.value.event_bus_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.queue_arns) > 0 ? [1] : []
 
     content {
       sid       = "SendMessages"
-      actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
-      resources = var.bridge_queue_arns
+      actions   = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+      resources = each.value.queue_arns
     }
   }
 
   dynamic "statement" {
-    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    for_each = length(each.value.kms_key_arns) > 0 ? [1] : []
 
     content {
       sid       = "EncryptMessages"
-      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources = var.kms_key_arns
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = each.value.kms_key_arns
     }
   }
 }
 
-resource "aws_iam_policy" "producer" {
-  name        = "${var.name}-producer"
-  description = "sluice producer: write to ${join(", ", var.producer_topics)}"
-  policy      = data.aws_iam_policy_document.producer.json
+resource "aws_iam_policy" "service" {
+  for_each = var.services
+
+  name        = "${var.name}-${each.key}"
+  description = "sluice ${each.key}: exactly the topics, groups and AWS resources it uses"
+  policy      = data.aws_iam_policy_document.service[each.key].json
+  tags        = var.tags
 }
 
-resource "aws_iam_policy" "consumer" {
-  name        = "${var.name}-consumer"
-  description = "sluice consumer: read ${join(", ", var.consumer_topics)}"
-  policy      = data.aws_iam_policy_document.consumer.json
-}
-
-resource "aws_iam_policy" "bridge" {
-  name        = "${var.name}-bridge"
-  description = "sluice bridge: Kafka to EventBridge and SQS"
-  policy      = data.aws_iam_policy_document.bridge.json
-}
-
-resource "aws_iam_role" "this" {
-  for_each = toset(["producer", "consumer", "bridge"])
+resource "aws_iam_role" "service" {
+  for_each = var.services
 
   name               = "${var.name}-${each.key}"
   description        = "sluice ${each.key}"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume[each.key].json
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "this" {
-  for_each = {
-    producer = aws_iam_policy.producer.arn
-    consumer = aws_iam_policy.consumer.arn
-    bridge   = aws_iam_policy.bridge.arn
-  }
+resource "aws_iam_role_policy_attachment" "service" {
+  for_each = var.services
 
-  role       = aws_iam_role.this[each.key].name
-  policy_arn = each.value
+  role       = aws_iam_role.service[each.key].name
+  policy_arn = aws_iam_policy.service[each.key].arn
 }

@@ -7,10 +7,14 @@ data "aws_vpc" "this" {
 }
 
 locals {
-  # Client ports: 9094 TLS, 9096 SASL/SCRAM over TLS, 9098 IAM over TLS.
-  client_ports = var.enable_scram ? [9094, 9096, 9098] : [9094, 9098]
-  account_root = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
-  logs_service = "logs.${data.aws_region.current.name}.amazonaws.com"
+  # Client ports: 9098 IAM over TLS, 9096 SASL/SCRAM over TLS. 9094 (TLS
+  # with mutual-TLS authentication) stays closed: no client certificates are
+  # configured, so nothing could authenticate on it.
+  client_ports = var.enable_scram ? [9096, 9098] : [9098]
+  # Open monitoring: 11001 JMX exporter, 11002 node exporter.
+  monitoring_ports = [11001, 11002]
+  account_root     = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
+  logs_service     = "logs.${data.aws_region.current.name}.amazonaws.com"
 
   ingress_from_cidrs = {
     for pair in setproduct(local.client_ports, var.allowed_cidr_blocks) : "${pair[0]}-${pair[1]}" => { port = pair[0], cidr = pair[1] }
@@ -18,6 +22,13 @@ locals {
   ingress_from_groups = {
     for pair in setproduct(local.client_ports, var.allowed_security_group_ids) : "${pair[0]}-${pair[1]}" => { port = pair[0], group = pair[1] }
   }
+  monitoring_from_cidrs = {
+    for pair in setproduct(local.monitoring_ports, var.monitoring_cidr_blocks) : "${pair[0]}-${pair[1]}" => { port = pair[0], cidr = pair[1] }
+  }
+
+  # A configuration is tied to the Kafka versions it names, so a new version
+  # gets a new configuration, created before the cluster moves off the old one.
+  configuration_name = "${var.name}-${replace(var.kafka_version, ".", "-")}"
 }
 
 # Encryption at rest for the brokers' volumes and the broker log group.
@@ -78,7 +89,7 @@ resource "aws_cloudwatch_log_group" "brokers" {
 }
 
 resource "aws_msk_configuration" "this" {
-  name           = "${var.name}-config"
+  name           = local.configuration_name
   kafka_versions = [var.kafka_version]
   description    = "sluice defaults: no auto-created topics, RF 3, min ISR 2, 7-day retention"
 
@@ -90,6 +101,10 @@ resource "aws_msk_configuration" "this" {
     unclean.leader.election.enable=false
     num.partitions=12
   EOT
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_security_group" "this" {
@@ -119,6 +134,17 @@ resource "aws_vpc_security_group_ingress_rule" "from_group" {
   from_port                    = each.value.port
   to_port                      = each.value.port
   referenced_security_group_id = each.value.group
+}
+
+resource "aws_vpc_security_group_ingress_rule" "monitoring" {
+  for_each = local.monitoring_from_cidrs
+
+  security_group_id = aws_security_group.this.id
+  description       = "Prometheus scrapes the ${each.value.port == 11001 ? "JMX" : "node"} exporter"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = each.value.cidr
 }
 
 resource "aws_vpc_security_group_egress_rule" "within_vpc" {

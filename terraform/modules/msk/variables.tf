@@ -9,13 +9,13 @@ variable "name" {
 }
 
 variable "kafka_version" {
-  description = "Apache Kafka version of the cluster; must be one MSK supports."
+  description = "Apache Kafka version of the cluster, as MSK names it: ZooKeeper-based (3.6.0, 3.8.x, 2.8.2.tiered) or KRaft (3.7.x.kraft, 4.0.x.kraft)."
   type        = string
   default     = "3.8.x"
 
   validation {
-    condition     = can(regex("^[0-9]+\\.[0-9]+\\.([0-9]+|x)(\\.tiered)?$", var.kafka_version))
-    error_message = "The Kafka version looks like 3.8.x or 3.6.0."
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.([0-9]+|x)(\\.tiered|\\.kraft)?$", var.kafka_version))
+    error_message = "The Kafka version looks like 3.8.x, 3.6.0, 2.8.2.tiered, 3.7.x.kraft or 4.0.x.kraft."
   }
 }
 
@@ -117,7 +117,7 @@ variable "scram_secret_arns" {
 }
 
 variable "allowed_cidr_blocks" {
-  description = "CIDR blocks allowed to reach the client ports (9094, 9096, 9098)."
+  description = "CIDR blocks allowed to reach the client ports (9098 IAM, and 9096 SCRAM when enabled)."
   type        = list(string)
   default     = []
 
@@ -135,6 +135,17 @@ variable "allowed_security_group_ids" {
   validation {
     condition     = alltrue([for s in var.allowed_security_group_ids : can(regex("^sg-[0-9a-f]+$", s))])
     error_message = "Security group ids look like sg-0123abcd."
+  }
+}
+
+variable "monitoring_cidr_blocks" {
+  description = "CIDR blocks of the Prometheus servers that scrape the brokers' open-monitoring exporters (ports 11001 JMX, 11002 node)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.monitoring_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "Every entry is a CIDR block such as 10.0.0.0/16."
   }
 }
 

@@ -5,7 +5,7 @@ output "queue_arn" {
 
 output "queue_url" {
   description = "URL of the queue: the queue_url of a sluice bridge route."
-  value       = aws_sqs_queue.this.id
+  value       = aws_sqs_queue.this.url
 }
 
 output "queue_name" {
@@ -20,7 +20,7 @@ output "dlq_arn" {
 
 output "dlq_url" {
   description = "URL of the dead-letter queue."
-  value       = aws_sqs_queue.dlq.id
+  value       = aws_sqs_queue.dlq.url
 }
 
 output "dlq_name" {

@@ -20,13 +20,29 @@ variable "fifo" {
 }
 
 variable "content_based_deduplication" {
-  description = "FIFO only: deduplicate by a hash of the body when no deduplication id is given. sluice sets the event id as deduplication id, so this stays off."
+  description = "FIFO only: deduplicate by a hash of the body when a message has no deduplication id. The sluice bridge sets the event id as deduplication id; EventBridge rules set none, so a FIFO queue that EventBridge rules send to needs this on."
   type        = bool
   default     = false
 
   validation {
     condition     = var.fifo || !var.content_based_deduplication
     error_message = "Content-based deduplication exists only on FIFO queues."
+  }
+
+  validation {
+    condition     = !var.fifo || length(var.allowed_source_arns) == 0 || var.content_based_deduplication
+    error_message = "EventBridge rules send FIFO messages without a deduplication id, which a FIFO queue refuses unless content_based_deduplication is true."
+  }
+}
+
+variable "max_message_size" {
+  description = "Largest message the queue accepts, in bytes. The AWS provider 5.x accepts at most 262144 (256 KiB); the sluice bridge reads this attribute at start and never sends more."
+  type        = number
+  default     = 262144
+
+  validation {
+    condition     = var.max_message_size >= 1024 && var.max_message_size <= 262144
+    error_message = "Between 1024 and 262144 bytes (the AWS provider 5.x limit)."
   }
 }
 
