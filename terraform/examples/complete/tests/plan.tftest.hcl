@@ -180,7 +180,7 @@ run "plan" {
   }
 
   assert {
-    condition = alltrue([for a in ["sluice-msk-active-controller", "sluice-msk-offline-partitions", "sluice-msk-under-min-isr", "sluice-msk-under-replicated", "sluice-cpu-broker-1", "sluice-disk-broker-3", "sluice-eventbridge-failed-email_processed", "sluice-eventbridge-throttled-workflow_triggered"] : contains(output.alarm_names, a)])
+    condition     = alltrue([for a in ["sluice-msk-active-controller", "sluice-msk-offline-partitions", "sluice-msk-under-min-isr", "sluice-msk-under-replicated", "sluice-cpu-broker-1", "sluice-disk-broker-3", "sluice-eventbridge-failed-email_processed", "sluice-eventbridge-throttled-workflow_triggered"] : contains(output.alarm_names, a)])
     error_message = "MSK health, broker CPU and disk, and EventBridge delivery alarms exist."
   }
 
