@@ -155,7 +155,7 @@ def test_msk_storage_scaling_is_not_undone():
 
 # IAM ----------------------------------------------------------------------
 
-KEY_POLICIES = {("msk", "kms"), ("complete", "data_key")}
+KEY_POLICIES = {("msk", "kms"), ("msk-connect-s3", "kms"), ("complete", "data_key")}
 
 
 def policy_statements():

@@ -63,6 +63,9 @@ locals {
     }
   }
 
+  # Every group that reads the topics: the services' and the archive's sink.
+  consumer_groups = distinct(concat([for c in module.iam.consumer_groups : c.group], module.archive[*].consumer_group))
+
   # What each service does: the IAM policies, the lag alarms and the bridge
   # configuration all follow from this.
   services = {
@@ -133,15 +136,78 @@ data "aws_iam_policy_document" "data_key" {
 module "msk" {
   source = "../../modules/msk"
 
-  name                   = var.name
-  kafka_version          = var.kafka_version
-  vpc_id                 = var.vpc_id
-  subnet_ids             = var.private_subnet_ids
-  broker_count           = var.broker_count
-  instance_type          = var.broker_instance_type
-  allowed_cidr_blocks    = var.client_cidr_blocks
-  monitoring_cidr_blocks = var.monitoring_cidr_blocks
-  tags                   = var.tags
+  name                       = var.name
+  kafka_version              = var.kafka_version
+  vpc_id                     = var.vpc_id
+  subnet_ids                 = var.private_subnet_ids
+  broker_count               = var.broker_count
+  instance_type              = var.broker_instance_type
+  allowed_cidr_blocks        = var.client_cidr_blocks
+  allowed_security_group_ids = var.archive_plugin == null ? [] : [aws_security_group.archive_workers[0].id]
+  monitoring_cidr_blocks     = var.monitoring_cidr_blocks
+  tags                       = var.tags
+}
+
+# The AWS APIs the services call, reachable from private subnets without a
+# NAT gateway, and S3 for the archive's workers.
+module "vpc_endpoints" {
+  source = "../../modules/vpc-endpoints"
+
+  name                       = var.name
+  vpc_id                     = var.vpc_id
+  subnet_ids                 = var.private_subnet_ids
+  allowed_cidr_blocks        = var.client_cidr_blocks
+  s3_gateway_route_table_ids = var.private_route_table_ids
+  tags                       = var.tags
+}
+
+# Every event topic archived to S3 through MSK Connect, kept beyond the
+# cluster's 7 days; created when the S3 sink plugin's ZIP is given.
+resource "aws_security_group" "archive_workers" {
+  count = var.archive_plugin == null ? 0 : 1
+
+  name        = "${var.name}-archive-workers"
+  description = "MSK Connect workers of ${var.name}-archive: out to the brokers and S3 only"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "archive_to_brokers" {
+  count = var.archive_plugin == null ? 0 : 1
+
+  security_group_id            = aws_security_group.archive_workers[0].id
+  description                  = "Kafka over IAM and TLS"
+  ip_protocol                  = "tcp"
+  from_port                    = 9098
+  to_port                      = 9098
+  referenced_security_group_id = module.msk.security_group_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "archive_to_s3" {
+  count = var.archive_plugin == null ? 0 : 1
+
+  security_group_id = aws_security_group.archive_workers[0].id
+  description       = "S3 through the gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = module.vpc_endpoints.s3_prefix_list_id
+}
+
+module "archive" {
+  source = "../../modules/msk-connect-s3"
+  count  = var.archive_plugin == null ? 0 : 1
+
+  name                       = "${var.name}-archive"
+  cluster_arn                = module.msk.cluster_arn
+  bootstrap_servers          = module.msk.bootstrap_brokers_sasl_iam
+  subnet_ids                 = var.private_subnet_ids
+  security_group_ids         = [aws_security_group.archive_workers[0].id]
+  topics                     = local.topics
+  archive_dead_letter_topics = true
+  plugin_bucket_arn          = var.archive_plugin.bucket_arn
+  plugin_file_key            = var.archive_plugin.file_key
+  tags                       = var.tags
 }
 
 module "queues" {
@@ -190,7 +256,7 @@ module "alarms" {
 
   dlq_names         = concat([for q in module.queues : q.dlq_name], [module.eventbridge.target_dlq_name])
   queue_names       = [for q in module.queues : q.queue_name]
-  consumer_groups   = distinct([for c in module.iam.consumer_groups : c.group])
+  consumer_groups   = local.consumer_groups
   eventbridge_rules = { for rule, name in module.eventbridge.rule_names : rule => { rule_name = name, bus_name = local.bus_name } }
 }
 

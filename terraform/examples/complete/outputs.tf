@@ -39,8 +39,8 @@ output "role_arns" {
 }
 
 output "consumer_groups" {
-  description = "Every consumer group the services run; each has a lag alarm."
-  value       = distinct([for c in module.iam.consumer_groups : c.group])
+  description = "Every consumer group that reads the topics (the services' and the archive's); each has a lag alarm."
+  value       = local.consumer_groups
 }
 
 output "bridge_config" {
@@ -67,4 +67,9 @@ output "policy_documents" {
 output "alarm_names" {
   description = "Every CloudWatch alarm; all notify alarm_topic_arn."
   value       = module.alarms.alarm_names
+}
+
+output "archive_bucket" {
+  description = "S3 bucket holding the archived topics; null without archive_plugin."
+  value       = one(module.archive[*].bucket_name)
 }

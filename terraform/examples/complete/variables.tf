@@ -40,6 +40,36 @@ variable "private_subnet_ids" {
   }
 }
 
+variable "private_route_table_ids" {
+  description = "Route tables of the private subnets; they get an S3 gateway endpoint, which the archive's workers need."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.private_route_table_ids : can(regex("^rtb-[0-9a-f]+$", r))])
+    error_message = "Route table ids look like rtb-0123abcd."
+  }
+}
+
+variable "archive_plugin" {
+  description = "Where the Confluent S3 sink connector's ZIP (from Confluent Hub) lies in S3; when given, every event topic and its DLQ is archived to S3 through MSK Connect."
+  type = object({
+    bucket_arn = string
+    file_key   = string
+  })
+  default = null
+
+  validation {
+    condition     = var.archive_plugin == null || (can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.archive_plugin.bucket_arn)) && endswith(var.archive_plugin.file_key, ".zip"))
+    error_message = "A bucket ARN (arn:aws:s3:::bucket) and the key of a .zip file."
+  }
+
+  validation {
+    condition     = var.archive_plugin == null || length(var.private_route_table_ids) > 0
+    error_message = "The archive's workers reach S3 through the gateway endpoint: give private_route_table_ids."
+  }
+}
+
 variable "client_cidr_blocks" {
   description = "Networks the services that use sluice run in."
   type        = list(string)

@@ -19,9 +19,13 @@ locals {
   ingress_from_cidrs = {
     for pair in setproduct(local.client_ports, var.allowed_cidr_blocks) : "${pair[0]}-${pair[1]}" => { port = pair[0], cidr = pair[1] }
   }
-  ingress_from_groups = {
-    for pair in setproduct(local.client_ports, var.allowed_security_group_ids) : "${pair[0]}-${pair[1]}" => { port = pair[0], group = pair[1] }
-  }
+  # Keyed by position, not id: the groups are often created in the same
+  # apply, and for_each keys must be known when planning.
+  ingress_from_groups = merge([
+    for i, group in var.allowed_security_group_ids : {
+      for port in local.client_ports : "${port}-${i}" => { port = port, group = group }
+    }
+  ]...)
   monitoring_from_cidrs = {
     for pair in setproduct(local.monitoring_ports, var.monitoring_cidr_blocks) : "${pair[0]}-${pair[1]}" => { port = pair[0], cidr = pair[1] }
   }

@@ -33,6 +33,11 @@ override_data {
 }
 
 override_data {
+  target = module.archive[0].data.aws_caller_identity.current
+  values = { account_id = "123456789012" }
+}
+
+override_data {
   target = module.msk.data.aws_vpc.this
   values = { cidr_block = "10.0.0.0/16" }
 }
@@ -104,12 +109,14 @@ override_resource {
 }
 
 variables {
-  vpc_id                 = "vpc-0123abcd"
-  private_subnet_ids     = ["subnet-0a", "subnet-0b", "subnet-0c"]
-  client_cidr_blocks     = ["10.0.0.0/16"]
-  monitoring_cidr_blocks = ["10.9.0.0/24"]
-  lambda_targets         = { email_processed = "arn:aws:lambda:eu-west-1:123456789012:function:index-emails" }
-  state_machine_targets  = { workflow_triggered = "arn:aws:states:eu-west-1:123456789012:stateMachine:workflows" }
+  vpc_id                  = "vpc-0123abcd"
+  private_subnet_ids      = ["subnet-0a", "subnet-0b", "subnet-0c"]
+  client_cidr_blocks      = ["10.0.0.0/16"]
+  monitoring_cidr_blocks  = ["10.9.0.0/24"]
+  lambda_targets          = { email_processed = "arn:aws:lambda:eu-west-1:123456789012:function:index-emails" }
+  state_machine_targets   = { workflow_triggered = "arn:aws:states:eu-west-1:123456789012:stateMachine:workflows" }
+  private_route_table_ids = ["rtb-0a", "rtb-0b", "rtb-0c"]
+  archive_plugin          = { bucket_arn = "arn:aws:s3:::sluice-plugins", file_key = "confluentinc-kafka-connect-s3-10.6.5.zip" }
 }
 
 run "plan" {
@@ -168,10 +175,16 @@ run "plan" {
     error_message = "No policy grants a wildcard action."
   }
 
-  # One lag alarm per group the services really run.
+  # One lag alarm per group the services really run, the archive's sink too.
   assert {
-    condition     = toset(output.consumer_groups) == toset(["sluice-workers", "sluice-bridge.events-to-bus", "sluice-bridge.processed-to-notifications"])
-    error_message = "The consumer groups are the workers' and one per bridge route."
+    condition     = toset(output.consumer_groups) == toset(["sluice-workers", "sluice-bridge.events-to-bus", "sluice-bridge.processed-to-notifications", "connect-sluice-archive"])
+    error_message = "The consumer groups are the workers', one per bridge route and the archive's."
+  }
+
+  # The workers' group, created in the same apply, reaches the brokers.
+  assert {
+    condition     = output.archive_bucket == "sluice-archive-123456789012" && length(module.msk) > 0
+    error_message = "The topics are archived to the deployment's bucket."
   }
 
   assert {
