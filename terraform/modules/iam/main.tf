@@ -43,6 +43,21 @@ locals {
     }
   }
 
+  # Each service's statements beyond the cluster, those with a resource.
+  statements = {
+    for service, g in local.grants : service => [
+      for s in [
+        { sid = "WriteTopics", actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = g.write_topics },
+        { sid = "ReadTopics", actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = g.read_topics },
+        { sid = "Groups", actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = g.groups },
+        { sid = "TransactionalIds", actions = ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"], resources = g.transactional },
+        { sid = "PutEvents", actions = ["events:PutEvents"], resources = g.event_bus_arns },
+        { sid = "SendMessages", actions = ["sqs:GetQueueAttributes", "sqs:SendMessage"], resources = g.queue_arns },
+        { sid = "EncryptMessages", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = g.kms_key_arns },
+      ] : s if length(s.resources) > 0
+    ]
+  }
+
   oidc_issuer = var.trust.kind == "eks_irsa" ? element(split(":oidc-provider/", var.trust.oidc_provider_arn), 1) : ""
 }
 
@@ -84,72 +99,12 @@ data "aws_iam_policy_document" "service" {
   }
 
   dynamic "statement" {
-    for_each = length(each.value.write_topics) > 0 ? [1] : []
+    for_each = local.statements[each.key]
 
     content {
-      sid       = "WriteTopics"
-      actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-      resources = each.value.write_topics
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.read_topics) > 0 ? [1] : []
-
-    content {
-      sid       = "ReadTopics"
-      actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
-      resources = each.value.read_topics
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.groups) > 0 ? [1] : []
-
-    content {
-      sid       = "Groups"
-      actions   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
-      resources = each.value.groups
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.transactional) > 0 ? [1] : []
-
-    content {
-      sid       = "TransactionalIds"
-      actions   = ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"]
-      resources = each.value.transactional
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.event_bus_arns) > 0 ? [1] : []
-
-    content {
-      sid       = "PutEvents"
-      actions   = ["events:PutEvents"]
-      resources = each.value.event_bus_arns
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.queue_arns) > 0 ? [1] : []
-
-    content {
-      sid       = "SendMessages"
-      actions   = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
-      resources = each.value.queue_arns
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.kms_key_arns) > 0 ? [1] : []
-
-    content {
-      sid       = "EncryptMessages"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = each.value.kms_key_arns
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 }
