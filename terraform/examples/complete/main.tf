@@ -52,7 +52,9 @@ locals {
   # output); each runs in consumer group sluice-bridge.<route>.
   bridge_routes = {
     events-to-bus = {
-      topics      = ["email.received", "email.validated", "email.processed", "plugin.executed", "^workflow\\..*"]
+      # Names, not a pattern: ^workflow\..* would also match the workers'
+      # DLQ workflow.triggered.dlq and send dead letters to the bus.
+      topics      = local.topics
       dlq_topic   = "{topic}.dlq"
       destination = "eventbridge"
     }

@@ -131,12 +131,12 @@ run "plan" {
 
   # A pattern becomes an IAM prefix; DLQ templates are applied per topic.
   assert {
-    condition     = contains(flatten([for s in jsondecode(output.policy_documents["bridge"]).Statement : s.Resource if s.Sid == "ReadTopics"]), "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/workflow.*") && contains(flatten([for s in jsondecode(output.policy_documents["bridge"]).Statement : s.Resource if s.Sid == "ReadTopics"]), "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.received")
-    error_message = "The bridge reads its named topics and the workflow.* prefix."
+    condition     = contains(flatten([for s in jsondecode(output.policy_documents["bridge"]).Statement : s.Resource if s.Sid == "ReadTopics"]), "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/workflow.triggered") && contains(flatten([for s in jsondecode(output.policy_documents["bridge"]).Statement : s.Resource if s.Sid == "ReadTopics"]), "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.received")
+    error_message = "The bridge reads its named topics."
   }
 
   assert {
-    condition     = toset(flatten([for s in jsondecode(output.policy_documents["bridge"]).Statement : s.Resource if s.Sid == "WriteTopics"])) == toset(["arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.received.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.validated.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.processed.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/plugin.executed.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/workflow.*.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.processed.notifications.dlq"])
+    condition     = toset(flatten([for s in jsondecode(output.policy_documents["bridge"]).Statement : s.Resource if s.Sid == "WriteTopics"])) == toset(["arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.received.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.validated.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.processed.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/plugin.executed.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/workflow.triggered.dlq", "arn:aws:kafka:eu-west-1:123456789012:topic/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/email.processed.notifications.dlq"])
     error_message = "The bridge writes only its routes' DLQ topics."
   }
 
@@ -154,6 +154,18 @@ run "plan" {
   assert {
     condition     = toset(flatten([for s in jsondecode(output.policy_documents["workers"]).Statement : s.Resource if s.Sid == "Groups"])) == toset(["arn:aws:kafka:eu-west-1:123456789012:group/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3/sluice-workers"])
     error_message = "The workers join their one group."
+  }
+
+  # No service reads a DLQ it writes: a read prefix covering a dead-letter
+  # topic would feed dead letters back into the service.
+  assert {
+    condition = alltrue(flatten([for doc in values(output.policy_documents) : [
+      for read in flatten([for s in jsondecode(doc).Statement : s.Resource if s.Sid == "ReadTopics"]) : [
+        for write in flatten([for s in jsondecode(doc).Statement : s.Resource if s.Sid == "WriteTopics"]) :
+        read != write && !(endswith(read, "*") && startswith(write, trimsuffix(read, "*")))
+      ]
+    ]]))
+    error_message = "A service may read one of its own dead-letter topics."
   }
 
   # No statement of any service grants a wildcard action or resource.
