@@ -42,10 +42,14 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 echo "terraform fmt -check -recursive"
 "$TERRAFORM" fmt -check -recursive -diff "$here"
 
-cp -r "$here" "$work/terraform"
-rm -rf "$work/terraform/tests/__pycache__"
-for dir in "$work"/terraform/modules/* "$work"/terraform/examples/*; do
-  name=${dir#"$work/terraform/"}
+# The example's test compares its bridge configuration with the one the
+# Kubernetes manifests ship, so that comes along.
+mkdir -p "$work/repo/deploy"
+cp -r "$here" "$work/repo/terraform"
+cp -r "$here/../deploy/k8s" "$work/repo/deploy/k8s"
+rm -rf "$work/repo/terraform/tests/__pycache__"
+for dir in "$work"/repo/terraform/modules/* "$work"/repo/terraform/examples/*; do
+  name=${dir#"$work/repo/terraform/"}
   lock=()
   [ -f "$here/$name/.terraform.lock.hcl" ] && lock=(-lockfile=readonly)
   echo "terraform init + validate: $name"

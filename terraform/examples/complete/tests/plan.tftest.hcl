@@ -47,7 +47,7 @@ override_resource {
   override_during = plan
   values = {
     arn                        = "arn:aws:kafka:eu-west-1:123456789012:cluster/sluice/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-3"
-    bootstrap_brokers_sasl_iam = "b-1.sluice.abc.c3.kafka.eu-west-1.amazonaws.com:9098,b-2.sluice.abc.c3.kafka.eu-west-1.amazonaws.com:9098"
+    bootstrap_brokers_sasl_iam = "b-1.sluice.a1b2c3.c3.kafka.eu-west-1.amazonaws.com:9098,b-2.sluice.a1b2c3.c3.kafka.eu-west-1.amazonaws.com:9098,b-3.sluice.a1b2c3.c3.kafka.eu-west-1.amazonaws.com:9098"
   }
 }
 
@@ -217,8 +217,15 @@ run "plan" {
   }
 
   assert {
-    condition     = strcontains(output.bridge_config, "bootstrap_servers = \"b-1.sluice.abc.c3.kafka.eu-west-1.amazonaws.com:9098,")
+    condition     = strcontains(output.bridge_config, "bootstrap_servers = \"b-1.sluice.a1b2c3.c3.kafka.eu-west-1.amazonaws.com:9098,")
     error_message = "The bridge connects to the cluster's IAM brokers."
+  }
+
+  # The bridge's Kubernetes configuration is this output, so it runs in
+  # exactly the groups its role may join.
+  assert {
+    condition     = output.bridge_config == file("${path.module}/../../../deploy/k8s/bridge/bridge.toml")
+    error_message = "deploy/k8s/bridge/bridge.toml is not what bridge_config renders:\n${output.bridge_config}"
   }
 
   assert {
