@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::{Message as _, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use sluice_kafka::KafkaConfig;
 use sluice_kafka::security::TokenContext;
 
@@ -75,12 +75,23 @@ impl Cluster {
 
     pub(crate) fn producer(&self) -> anyhow::Result<FutureProducer<TokenContext>> {
         Ok(self
-            .config
-            .client_config()
+            .producer_config()
+            .create_with_context(self.context.clone())?)
+    }
+
+    /// Records partitioned like sluice's producer does, so a replayed or
+    /// redriven record of a key lands beside the key's other records (and
+    /// stays in order with them); a `partitioner` property still wins.
+    fn producer_config(&self) -> ClientConfig {
+        let mut config = self.config.client_config();
+        if config.get("partitioner").is_none() {
+            config.set("partitioner", sluice_kafka::PARTITIONER);
+        }
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
-            .create_with_context(self.context.clone())?)
+            .set("linger.ms", "5");
+        config
     }
 
     /// The topic's partitions; a clear error when the cluster cannot be
@@ -329,4 +340,38 @@ pub(crate) fn wait_deliveries(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(properties: &[(&str, &str)]) -> Cluster {
+        let mut config = KafkaConfig::new("localhost:9092");
+        for (key, value) in properties {
+            config.properties.insert((*key).into(), (*value).into());
+        }
+        Cluster {
+            config,
+            context: TokenContext::new(None),
+        }
+    }
+
+    #[test]
+    fn records_are_partitioned_like_the_producers() {
+        let producer = sluice_producer::ProducerConfig::from_toml(
+            "source = \"/t\"\n[kafka]\nbootstrap_servers = \"localhost:9092\"",
+        )
+        .unwrap()
+        .librdkafka_config();
+        let cli = cluster(&[]).producer_config();
+        assert_eq!(cli.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(cli.get("partitioner"), producer.get("partitioner"));
+    }
+
+    #[test]
+    fn a_partitioner_property_wins() {
+        let cli = cluster(&[("partitioner", "consistent_random")]).producer_config();
+        assert_eq!(cli.get("partitioner"), Some("consistent_random"));
+    }
 }

@@ -61,6 +61,12 @@ impl KafkaConfig {
     }
 }
 
+/// librdkafka's partitioner for every client of sluice that writes keyed
+/// records: murmur2 of the key, as the Java client does, so that a key
+/// written by the producer, the CLI (replay, redrive, produce) or a Java
+/// service lands on the same partition; keyless records go to a random one.
+pub const PARTITIONER: &str = "murmur2_random";
+
 fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     [

@@ -13,6 +13,6 @@ pub mod config;
 pub mod record;
 pub mod security;
 
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, PARTITIONER};
 pub use record::{OutgoingRecord, RecordError, decode_message, envelope_headers, envelope_of};
 pub use security::{SaslConfig, Secret, SecurityConfig, TlsConfig, TokenProvider};

@@ -237,7 +237,7 @@ impl ProducerConfig {
                 "message.max.bytes",
                 (self.max_record_bytes + 64 * 1024).to_string(),
             )
-            .set("partitioner", "murmur2_random");
+            .set("partitioner", sluice_kafka::PARTITIONER);
         for (key, value) in &self.kafka.properties {
             config.set(key, value);
         }
