@@ -10,11 +10,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use common::{Env, SOURCE};
+use common::{Env, SOURCE, Service, wait_for};
 use sluice_kafka::KafkaConfig;
 use sluice_producer::{Producer, ProducerConfig};
 use sluice_testkit::{MOTO_REGION, create_topic, free_port, http_get};
@@ -88,27 +88,12 @@ fn grace_period() -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(seconds.parse()?))
 }
 
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn status(port: u16, path: &str) -> anyhow::Result<u16> {
+    Ok(http_get(port, path)?.0)
 }
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        ensure!(Instant::now() < deadline, "{what} within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-fn status(port: u16, path: &str) -> Option<u16> {
-    http_get(port, path).ok().map(|(status, _)| status)
-}
+/// How long the bridge may take to become healthy, then ready.
+const STARTUP: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_command_runs_the_kubernetes_configuration() -> anyhow::Result<()> {
@@ -165,22 +150,7 @@ async fn the_image_command_runs_the_kubernetes_configuration() -> anyhow::Result
     let env = Env::start().await?;
     let http_port = free_port()?;
     let mut config: toml::Table = toml::from_str(BRIDGE_TOML)?;
-    config.insert(
-        "kafka".into(),
-        toml::Value::Table(toml::toml! {
-            bootstrap_servers = (env.bootstrap())
-            [properties]
-            "topic.metadata.refresh.interval.ms" = "500"
-        }),
-    );
-    let aws = config.entry("aws").or_insert(toml::Table::new().into());
-    let aws = aws.as_table_mut().context("[aws]")?;
-    aws.insert("endpoint_url".into(), env.moto.endpoint_url().into());
-    aws.insert("region".into(), MOTO_REGION.into());
-    let http = config.entry("http").or_insert(toml::Table::new().into());
-    http.as_table_mut()
-        .context("[http]")?
-        .insert("listen".into(), format!("127.0.0.1:{http_port}").into());
+    common::point_at(&mut config, &env, http_port)?;
     let mut topics = Vec::new();
     let mut received_by = Vec::new();
     let routes = config.get_mut("route").and_then(toml::Value::as_array_mut);
@@ -255,8 +225,8 @@ async fn the_image_command_runs_the_kubernetes_configuration() -> anyhow::Result
             .stdin(Stdio::null())
             .spawn()?,
     );
-    wait_for("/health answers 200", || {
-        status(http_port, "/health") == Some(200)
+    wait_for("/health answers 200", STARTUP, || {
+        Ok(status(http_port, "/health")? == 200)
     })
     .await?;
     topics.sort();
@@ -265,8 +235,8 @@ async fn the_image_command_runs_the_kubernetes_configuration() -> anyhow::Result
         create_topic(&env.bootstrap(), topic, 2).await?;
         create_topic(&env.bootstrap(), &format!("{topic}.dlq"), 1).await?;
     }
-    wait_for("/ready answers 200", || {
-        status(http_port, "/ready") == Some(200)
+    wait_for("/ready answers 200", STARTUP, || {
+        Ok(status(http_port, "/ready")? == 200)
     })
     .await?;
     ensure!(

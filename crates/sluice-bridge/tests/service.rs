@@ -5,12 +5,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use base64::Engine as _;
-use common::{Env, SOURCE};
+use common::{Env, SOURCE, Service, wait_for};
 use sluice_core::Event as _;
 use sluice_events::proto::{EmailReceived, EmailValidated};
 use sluice_events::samples::{self, Seed};
@@ -24,33 +24,6 @@ fn get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     Ok(sluice_testkit::http_get(port, path)?)
 }
 
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_for(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match check() {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    bail!("{what} within {timeout:?} (last error: {last})")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
     let env = Env::start().await?;
@@ -61,22 +34,7 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
     // The example, pointed at this environment.
     let http_port = free_port()?;
     let mut config: toml::Table = toml::from_str(EXAMPLE)?;
-    config.insert(
-        "kafka".into(),
-        toml::Value::Table(toml::toml! {
-            bootstrap_servers = (env.bootstrap())
-            [properties]
-            "topic.metadata.refresh.interval.ms" = "500"
-        }),
-    );
-    config["aws"]
-        .as_table_mut()
-        .context("[aws]")?
-        .insert("endpoint_url".into(), env.moto.endpoint_url().into());
-    config["http"]
-        .as_table_mut()
-        .context("[http]")?
-        .insert("listen".into(), format!("127.0.0.1:{http_port}").into());
+    common::point_at(&mut config, &env, http_port)?;
     let routes = config["route"].as_array_mut().context("[[route]]")?;
     routes[1]["sqs"]
         .as_table_mut()

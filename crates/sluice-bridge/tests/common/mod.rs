@@ -6,9 +6,10 @@
 pub mod proxy;
 
 use std::collections::HashMap;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, ensure};
+use anyhow::{Context as _, bail, ensure};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use rdkafka::Message as _;
@@ -364,4 +365,60 @@ pub fn counts<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> Ha
         *counts.entry(item).or_default() += 1;
     }
     counts
+}
+
+/// A child process (the bridge binary), killed when the test ends, however
+/// it ends.
+pub struct Service(pub Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` every 200 ms until it says yes; fails after `timeout` with
+/// the last error it gave.
+pub async fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match check() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{what} within {timeout:?} (last error: {last})")
+}
+
+/// Points a bridge configuration file's `[kafka]`, `[aws]` and `[http]` at
+/// this environment, serving `/health` on `http_port`; routes stay as they
+/// are.
+pub fn point_at(config: &mut toml::Table, env: &Env, http_port: u16) -> anyhow::Result<()> {
+    config.insert(
+        "kafka".into(),
+        toml::Value::Table(toml::toml! {
+            bootstrap_servers = (env.bootstrap())
+            [properties]
+            "topic.metadata.refresh.interval.ms" = "500"
+        }),
+    );
+    let aws = config.entry("aws").or_insert(toml::Table::new().into());
+    let aws = aws.as_table_mut().context("[aws]")?;
+    aws.insert("endpoint_url".into(), env.moto.endpoint_url().into());
+    aws.insert("region".into(), sluice_testkit::MOTO_REGION.into());
+    config
+        .entry("http")
+        .or_insert(toml::Table::new().into())
+        .as_table_mut()
+        .context("[http]")?
+        .insert("listen".into(), format!("127.0.0.1:{http_port}").into());
+    Ok(())
 }
