@@ -57,15 +57,18 @@ impl Record<'_> {
     pub(crate) fn headers_with_prefix(&self, prefix: &str) -> Vec<(&str, &str)> {
         let mut found: Vec<(&str, &str)> = Vec::new();
         for header in self.ctx.record().headers() {
-            let (Some(value), true) = (header.value, header.key.starts_with(prefix)) else {
+            let (Some(name), Some(value)) = (header.name_str(), header.value) else {
                 continue;
             };
+            if !name.starts_with(prefix) {
+                continue;
+            }
             let Ok(value) = std::str::from_utf8(value) else {
                 continue;
             };
-            match found.iter_mut().find(|(k, _)| *k == header.key) {
+            match found.iter_mut().find(|(k, _)| *k == name) {
                 Some(slot) => slot.1 = value,
-                None => found.push((header.key, value)),
+                None => found.push((name, value)),
             }
         }
         found

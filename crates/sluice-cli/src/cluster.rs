@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers as _, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use sluice_kafka::KafkaConfig;
@@ -285,19 +285,15 @@ pub(crate) fn parse_time(text: &str) -> anyhow::Result<i64> {
     Ok(ms as i64)
 }
 
-/// The headers of `record` whose names `keep` accepts, in order.
+/// The headers of `record` whose names `keep` accepts, in order, names of
+/// any bytes kept as they are.
 pub(crate) fn headers_where(
     record: &BorrowedMessage<'_>,
-    keep: impl Fn(&str) -> bool,
+    keep: impl Fn(&[u8]) -> bool,
 ) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
-    if let Some(original) = record.headers() {
-        for h in original.iter().filter(|h| keep(h.key)) {
-            headers = headers.insert(Header {
-                key: h.key,
-                value: h.value,
-            });
-        }
+    for h in sluice_kafka::headers::of_message(record).filter(|h| keep(h.name)) {
+        headers = sluice_kafka::headers::insert(headers, h.name, h.value);
     }
     headers
 }

@@ -391,10 +391,10 @@ fn send_back(
     let count = header(record, REDRIVE_COUNT)
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0)
-        + 1;
+        .saturating_add(1);
     let count = count.to_string();
     let headers = cluster::headers_where(record, |name| {
-        !name.starts_with(dlq::PREFIX) && name != REDRIVE_COUNT
+        !name.starts_with(dlq::PREFIX.as_bytes()) && name != REDRIVE_COUNT.as_bytes()
     })
     .insert(Header {
         key: REDRIVE_COUNT,

@@ -2,8 +2,8 @@
 //! touches.
 
 use rdkafka::Message;
-use rdkafka::message::Headers as _;
 use sluice_core::envelope::header;
+use sluice_kafka::headers::AsRawHeaders;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct Filter {
@@ -20,18 +20,24 @@ pub(crate) struct Filter {
 }
 
 /// The last value of header `name`, as text.
-pub(crate) fn header<'a, M: Message>(record: &'a M, name: &str) -> Option<&'a str> {
-    let headers = record.headers()?;
-    headers
-        .iter()
-        .filter(|h| h.key == name)
+pub(crate) fn header<'a, M>(record: &'a M, name: &str) -> Option<&'a str>
+where
+    M: Message,
+    M::Headers: AsRawHeaders,
+{
+    sluice_kafka::headers::of_message(record)
+        .filter(|h| h.name == name.as_bytes())
         .last()
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 impl Filter {
-    pub(crate) fn matches<M: Message>(&self, record: &M) -> bool {
+    pub(crate) fn matches<M>(&self, record: &M) -> bool
+    where
+        M: Message,
+        M::Headers: AsRawHeaders,
+    {
         if let Some(key) = &self.key
             && record.key() != Some(key.as_bytes())
         {

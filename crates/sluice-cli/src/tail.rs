@@ -105,7 +105,11 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
 
 /// A record as JSON: where it is, its key and envelope, and the event
 /// decoded through the registry (or why it does not decode).
-pub(crate) fn describe<M: Message>(registry: &SchemaRegistry, record: &M) -> Value {
+pub(crate) fn describe<M>(registry: &SchemaRegistry, record: &M) -> Value
+where
+    M: Message,
+    M::Headers: sluice_kafka::headers::AsRawHeaders,
+{
     let mut out = Map::new();
     out.insert("topic".into(), json!(record.topic()));
     out.insert("partition".into(), json!(record.partition()));
@@ -156,19 +160,21 @@ pub(crate) fn describe<M: Message>(registry: &SchemaRegistry, record: &M) -> Val
     Value::Object(out)
 }
 
-/// Every header as text (non-UTF-8 values shown lossily).
-pub(crate) fn headers<M: Message>(record: &M) -> BTreeMap<String, String> {
-    use rdkafka::message::Headers as _;
+/// Every header as text (names and values that are not UTF-8 shown
+/// lossily, with U+FFFD for each bad sequence).
+pub(crate) fn headers<M>(record: &M) -> BTreeMap<String, String>
+where
+    M: Message,
+    M::Headers: sluice_kafka::headers::AsRawHeaders,
+{
     let mut out = BTreeMap::new();
-    if let Some(headers) = record.headers() {
-        for h in headers.iter() {
-            out.insert(
-                h.key.to_owned(),
-                h.value
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default(),
-            );
-        }
+    for h in sluice_kafka::headers::of_message(record) {
+        out.insert(
+            String::from_utf8_lossy(h.name).into_owned(),
+            h.value
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default(),
+        );
     }
     out
 }

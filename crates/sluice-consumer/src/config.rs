@@ -62,12 +62,21 @@ pub struct DlqConfig {
     /// DLQ topic name; `{topic}` stands for the record's topic.
     #[serde(default = "default_dlq_topic")]
     pub topic: String,
+    /// The largest dead letter sent whole (the DLQ producer's
+    /// `message.max.bytes`). A larger one, or one the DLQ topic's own
+    /// `max.message.bytes` refuses, is written as a reference without its
+    /// value. The default is what the consumer can receive at most
+    /// (librdkafka's `receive.message.max.bytes`), so every record is sent
+    /// whole unless the DLQ topic is smaller.
+    #[serde(default = "default_dlq_max_message_bytes")]
+    pub max_message_bytes: usize,
 }
 
 impl Default for DlqConfig {
     fn default() -> Self {
         Self {
             topic: default_dlq_topic(),
+            max_message_bytes: default_dlq_max_message_bytes(),
         }
     }
 }
@@ -85,8 +94,15 @@ pub struct ConsumerConfig {
     pub kafka: KafkaConfig,
     pub group_id: String,
     /// Topic names, or regular expressions starting with `^`
-    /// (`^task\..*`), which also match topics created later.
+    /// (`^task\..*`, Rust `regex` syntax), which also match topics created
+    /// later (within `pattern_refresh_ms`). A pattern never matches this
+    /// consumer's own DLQ topics (names that fit `dlq.topic`) nor `__`
+    /// internal topics; name such a topic to consume it.
     pub topics: Vec<String>,
+    /// How often patterns in `topics` are matched against the cluster's
+    /// topics again.
+    #[serde(default = "default_pattern_refresh_ms")]
+    pub pattern_refresh_ms: u64,
     #[serde(default)]
     pub ordering: Ordering,
     /// Records running at once in one partition (with `ordering = "key"`).
@@ -119,7 +135,10 @@ pub struct ConsumerConfig {
     /// `latest`.
     #[serde(default = "default_offset_reset")]
     pub auto_offset_reset: String,
-    /// Records larger than this are dead-lettered without being decoded.
+    /// Records whose value is larger than this are dead-lettered with class
+    /// `oversize_record` before any handler runs (whatever the handler;
+    /// [`Handlers::max_record_bytes`](crate::Handlers::max_record_bytes)
+    /// is the decoder's own limit).
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
 }
@@ -135,6 +154,12 @@ fn default_max_backoff_ms() -> u64 {
 }
 fn default_dlq_topic() -> String {
     "{topic}.dlq".to_owned()
+}
+fn default_dlq_max_message_bytes() -> usize {
+    100_000_000
+}
+fn default_pattern_refresh_ms() -> u64 {
+    30_000
 }
 fn default_max_in_flight() -> usize {
     16
@@ -172,6 +197,7 @@ impl ConsumerConfig {
             kafka,
             group_id: group_id.into(),
             topics: topics.into_iter().map(Into::into).collect(),
+            pattern_refresh_ms: default_pattern_refresh_ms(),
             ordering: Ordering::default(),
             max_in_flight_per_partition: default_max_in_flight(),
             max_uncommitted_per_partition: default_max_uncommitted(),
@@ -206,6 +232,9 @@ impl ConsumerConfig {
                 "max_in_flight_per_partition and max_uncommitted_per_partition must be positive",
             );
         }
+        if self.pattern_refresh_ms == 0 {
+            return fail("pattern_refresh_ms must be positive");
+        }
         if self.retry.max_attempts == 0 {
             return fail("retry.max_attempts must be at least 1");
         }
@@ -217,6 +246,9 @@ impl ConsumerConfig {
         }
         if self.topics.iter().any(|t| self.dlq.topic_for(t) == *t) {
             return fail("dlq.topic must differ from the topics consumed");
+        }
+        if !(1_000..=1_000_000_000).contains(&self.dlq.max_message_bytes) {
+            return fail("dlq.max_message_bytes must be between 1000 and 1000000000");
         }
         if !["earliest", "latest"].contains(&self.auto_offset_reset.as_str()) {
             return fail("auto_offset_reset must be `earliest` or `latest`");

@@ -30,10 +30,38 @@ pub mod headers {
     pub const ATTEMPTS: &str = "sluice.dlq.attempts";
     /// When the record was dead-lettered, RFC 3339 UTC.
     pub const FAILED_AT: &str = "sluice.dlq.failed_at";
+    /// Present on a dead letter written as a reference: the DLQ refused
+    /// the whole record, so its value was left out (the original stays in
+    /// its topic at `sluice.dlq.topic`/`partition`/`offset`). The value
+    /// says why.
+    pub const VALUE_OMITTED: &str = "sluice.dlq.value_omitted";
 }
 
 /// Error messages are cut to this many bytes (on a character boundary).
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
+/// How a dead letter was written.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    Whole,
+    /// Without its value, after the DLQ refused the whole record.
+    Reference(KafkaError),
+}
+
+/// Whether the DLQ refused a record for its size (the client's own check
+/// against `message.max.bytes`, or the broker's against the topic's).
+fn too_large(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::MessageSizeTooLarge
+                | Code::MessageBatchTooLarge
+                | Code::InvalidMessageSize
+                | Code::InvalidRecord
+        )
+    )
+}
 
 /// Why a record is dead-lettered.
 #[derive(Debug, Clone)]
@@ -78,14 +106,48 @@ impl DeadLetters {
     }
 
     /// Sends the dead-letter record; `Ok` once the broker acknowledged it.
-    pub(crate) async fn send(&self, record: &Record, failure: &Failure) -> Result<(), KafkaError> {
+    ///
+    /// A record the DLQ refuses for its size is written again as a
+    /// reference: key and headers, no value, and a
+    /// [`VALUE_OMITTED`](headers::VALUE_OMITTED) header. Any other error is
+    /// the caller's to retry.
+    pub(crate) async fn send(
+        &self,
+        record: &Record,
+        failure: &Failure,
+    ) -> Result<Sent, KafkaError> {
+        match self.send_once(record, failure, false).await {
+            Err(error) if too_large(&error) => {
+                self.send_once(record, failure, true).await?;
+                Ok(Sent::Reference(error))
+            }
+            result => result.map(|()| Sent::Whole),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        record: &Record,
+        failure: &Failure,
+        reference: bool,
+    ) -> Result<(), KafkaError> {
         let topic = self.config.topic_for(record.topic());
-        let headers = dead_letter_headers(record, &self.group, failure, SystemTime::now());
+        let mut headers = dead_letter_headers(record, &self.group, failure, SystemTime::now());
+        if reference {
+            let why = format!(
+                "the DLQ refused the record ({} value bytes) as too large",
+                record.payload().map_or(0, <[u8]>::len)
+            );
+            headers = headers.insert(Header {
+                key: headers::VALUE_OMITTED,
+                value: Some(why.as_bytes()),
+            });
+        }
         let mut out = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
         if let Some(key) = record.key() {
             out = out.key(key);
         }
-        if let Some(value) = record.payload() {
+        if let Some(value) = record.payload().filter(|_| !reference) {
             out = out.payload(value);
         }
         self.producer
@@ -93,6 +155,16 @@ impl DeadLetters {
             .await
             .map(|_| ())
             .map_err(|(e, _)| e)
+    }
+
+    /// Why the DLQ producer can never write again, if it cannot (a fenced
+    /// idempotent producer, for one).
+    pub(crate) fn fatal_error(&self) -> Option<String> {
+        use rdkafka::producer::Producer as _;
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("fatal DLQ producer error {code:?}: {reason}"))
     }
 
     pub(crate) fn flush(&self, timeout: Duration) {
@@ -112,8 +184,8 @@ pub(crate) fn dead_letter_headers(
     let original = record.headers();
     let mut headers = OwnedHeaders::new_with_capacity(original.len() + 9);
     for header in original {
-        if !header.key.starts_with(headers::PREFIX) {
-            headers = headers.insert(header);
+        if !header.name.starts_with(headers::PREFIX.as_bytes()) {
+            headers = sluice_kafka::headers::insert(headers, header.name, header.value);
         }
     }
     let timestamp = record
@@ -183,7 +255,6 @@ fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use rdkafka::Timestamp;
-    use rdkafka::message::Headers as _;
 
     use super::*;
 
@@ -193,9 +264,8 @@ mod tests {
     }
 
     fn values(headers: &OwnedHeaders, name: &str) -> Vec<String> {
-        headers
-            .iter()
-            .filter(|h| h.key == name)
+        sluice_kafka::headers::read(headers)
+            .filter(|h| h.name == name.as_bytes())
             .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
             .collect()
     }
@@ -227,5 +297,34 @@ mod tests {
         );
         let message = &values(&out, headers::ERROR_MESSAGE)[0];
         assert!(message.len() <= MAX_ERROR_MESSAGE_BYTES && message.len() >= 1022);
+    }
+
+    #[test]
+    fn header_names_that_are_not_utf8_are_copied_as_bytes() {
+        let record = Record::with_raw_headers(
+            "orders",
+            0,
+            7,
+            None,
+            Some(b"v"),
+            &[(b"\xff\xfename", Some(b"\x00\xff")), (b"ok", None)],
+        );
+        let failure = Failure {
+            class: "handler_panic".into(),
+            message: String::new(),
+            attempts: 1,
+        };
+        let out = dead_letter_headers(&record, "g", &failure, UNIX_EPOCH);
+        let copied: Vec<_> = sluice_kafka::headers::read(&out)
+            .take(2)
+            .map(|h| (h.name, h.value))
+            .collect();
+        assert_eq!(
+            copied,
+            [
+                (&b"\xff\xfename"[..], Some(&b"\x00\xff"[..])),
+                (b"ok", None)
+            ]
+        );
     }
 }

@@ -25,6 +25,11 @@ pub enum ConsumerError {
     NoRuntime,
     #[error("the poll thread stopped unexpectedly")]
     PollThread,
+    /// The consumer cannot go on: a fatal client error (such as a fenced
+    /// idempotent DLQ producer) or a partition worker that died. Offsets
+    /// of finished records were committed; restart the process.
+    #[error("the consumer stopped: {0}")]
+    Fatal(String),
 }
 
 /// Whether a failure may go away on its own.

@@ -72,9 +72,14 @@ impl Context {
         &self.group
     }
 
-    /// The CloudEvents envelope in the record's headers.
+    /// The CloudEvents envelope in the record's headers (headers whose name
+    /// is not UTF-8 are not attributes and are passed over).
     pub fn envelope(&self) -> Result<Envelope, EnvelopeError> {
-        Envelope::from_headers(self.record.headers().map(|h| (h.key, h.value)))
+        Envelope::from_headers(
+            self.record
+                .headers()
+                .filter_map(|h| Some((h.name_str()?, h.value))),
+        )
     }
 }
 

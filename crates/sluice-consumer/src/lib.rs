@@ -41,6 +41,7 @@ pub mod handler;
 pub mod record;
 mod runtime;
 mod scheduler;
+mod subscription;
 mod tracker;
 mod worker;
 

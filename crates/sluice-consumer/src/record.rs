@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use rdkafka::Message as _;
 use rdkafka::Timestamp;
-use rdkafka::message::{BorrowedMessage, Header, Headers as _};
+use rdkafka::message::BorrowedMessage;
+use sluice_kafka::headers::RawHeader;
 use smallvec::SmallVec;
 
 /// A record read from Kafka and owned by the runtime.
@@ -29,7 +30,7 @@ pub struct Record {
 }
 
 /// A header's name and value, borrowed.
-type HeaderRef<'a> = (&'a str, Option<&'a [u8]>);
+type HeaderRef<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// Where one header's name and value are in [`Record::data`].
 #[derive(Debug, Clone)]
@@ -41,11 +42,11 @@ struct HeaderAt {
 impl Record {
     /// Copies `message`, whose topic is `topic`.
     pub(crate) fn copy(message: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
-        // Each header read asks the client; read them once.
-        let headers: SmallVec<[HeaderRef<'_>; 8]> = message
-            .headers()
-            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
-            .unwrap_or_default();
+        // Each header read asks the client; read them once. Names are
+        // bytes: a name that is not UTF-8 is kept as it is.
+        let headers: SmallVec<[HeaderRef<'_>; 8]> = sluice_kafka::headers::of_message(message)
+            .map(|h| (h.name, h.value))
+            .collect();
         Self::assemble(
             topic,
             message.partition(),
@@ -64,7 +65,31 @@ impl Record {
         offset: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: &[HeaderRef<'_>],
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> Self {
+        let headers: SmallVec<[HeaderRef<'_>; 8]> = headers
+            .iter()
+            .map(|(name, value)| (name.as_bytes(), *value))
+            .collect();
+        Self::assemble(
+            Arc::from(topic),
+            partition,
+            offset,
+            Timestamp::NotAvailable,
+            key,
+            value,
+            &headers,
+        )
+    }
+
+    /// A record built in memory whose header names are any bytes.
+    pub fn with_raw_headers(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
     ) -> Self {
         Self::assemble(
             Arc::from(topic),
@@ -99,7 +124,7 @@ impl Record {
         let headers = headers
             .iter()
             .map(|(name, value)| HeaderAt {
-                name: append(&mut data, name.as_bytes()),
+                name: append(&mut data, name),
                 value: value.map(|v| append(&mut data, v)),
             })
             .collect();
@@ -125,6 +150,11 @@ impl Record {
         &self.topic
     }
 
+    /// The topic name, shared with the partition's other records.
+    pub(crate) fn shared_topic(&self) -> Arc<str> {
+        Arc::clone(&self.topic)
+    }
+
     pub fn partition(&self) -> i32 {
         self.partition
     }
@@ -146,10 +176,11 @@ impl Record {
         self.value.clone().map(|r| self.bytes(r))
     }
 
-    /// The headers in record order. Names that are not UTF-8 read as empty.
-    pub fn headers(&self) -> impl ExactSizeIterator<Item = Header<'_, &[u8]>> + '_ {
-        self.headers.iter().map(|h| Header {
-            key: std::str::from_utf8(self.bytes(h.name.clone())).unwrap_or_default(),
+    /// The headers in record order, names as bytes (Kafka does not require
+    /// them to be UTF-8; [`RawHeader::name_str`] reads one as text).
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = RawHeader<'_>> + '_ {
+        self.headers.iter().map(|h| RawHeader {
+            name: self.bytes(h.name.clone()),
             value: h.value.clone().map(|r| self.bytes(r)),
         })
     }
@@ -166,15 +197,17 @@ impl Record {
     }
 
     fn bytes(&self, range: Range<u32>) -> &[u8] {
-        &self.data[range.start as usize..range.end as usize]
+        self.data
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or_default()
     }
 }
 
 fn append(data: &mut Vec<u8>, bytes: &[u8]) -> Range<u32> {
     let start = data.len();
     data.extend_from_slice(bytes);
-    // Kafka records are far below 4 GiB.
-    start as u32..data.len() as u32
+    // A Kafka record is at most 2 GiB (its size is an i32 on the wire).
+    u32::try_from(start).unwrap_or(u32::MAX)..u32::try_from(data.len()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -198,11 +231,30 @@ mod tests {
         assert_eq!(record.header("a"), Some(&b"2"[..]), "the last one wins");
         assert_eq!(record.header("b"), None);
         assert_eq!(record.header("c"), None);
-        let headers: Vec<_> = record.headers().map(|h| (h.key, h.value)).collect();
+        let headers: Vec<_> = record.headers().map(|h| (h.name, h.value)).collect();
         assert_eq!(
             headers,
-            [("a", Some(&b"1"[..])), ("b", None), ("a", Some(&b"2"[..]))]
+            [
+                (&b"a"[..], Some(&b"1"[..])),
+                (b"b", None),
+                (b"a", Some(b"2"))
+            ]
         );
+    }
+
+    #[test]
+    fn header_names_of_any_bytes_are_kept() {
+        let record = Record::with_raw_headers(
+            "t",
+            0,
+            0,
+            None,
+            Some(b"v"),
+            &[(b"\xff\xfe", Some(b"x")), (b"ok", Some(b"1"))],
+        );
+        let names: Vec<_> = record.headers().map(|h| h.name).collect();
+        assert_eq!(names, [&b"\xff\xfe"[..], b"ok"]);
+        assert_eq!(record.header("ok"), Some(&b"1"[..]));
     }
 
     #[test]

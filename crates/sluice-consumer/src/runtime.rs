@@ -29,6 +29,7 @@ use crate::dlq::DeadLetters;
 use crate::error::ConsumerError;
 use crate::handler::RecordHandler;
 use crate::record::Record;
+use crate::subscription::Subscription;
 use crate::worker::{self, PartitionState, WorkerEnv};
 
 /// Builds a [`Consumer`].
@@ -69,18 +70,27 @@ impl ConsumerBuilder {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
+            // Records can be far larger than librdkafka's 1 MB default, and
+            // compressed they were; so are their dead letters.
+            .set(
+                "message.max.bytes",
+                config.dlq.max_message_bytes.to_string(),
+            )
+            .set("compression.type", "lz4")
             .create_with_context(TokenContext::new(oauth.clone()))
             .map_err(ConsumerError::Client)?;
         let group: Arc<str> = Arc::from(config.group_id.as_str());
+        let status = ConsumerStatus::default();
         let env = Arc::new(WorkerEnv {
+            status: status.clone(),
             handler,
             dead_letters: DeadLetters::new(dlq_producer, config.dlq.clone(), group.to_string()),
             retry: config.retry.clone(),
             group,
             limit: config.in_flight_limit(),
             by_key: config.ordering == RecordOrdering::Key,
+            max_record_bytes: config.max_record_bytes,
         });
-        let status = ConsumerStatus::default();
         let context = PollContext {
             env,
             runtime,
@@ -96,16 +106,29 @@ impl ConsumerBuilder {
             .client_config()
             .create_with_context(context)
             .map_err(ConsumerError::Client)?;
-        let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
-        client
-            .subscribe(&topics)
-            .map_err(|source| ConsumerError::Subscribe {
-                topics: config.topics.clone(),
-                source,
-            })?;
+        let subscription = Subscription::new(&config.topics, &config.dlq)?;
+        let topics = if subscription.has_patterns() {
+            // Patterns are matched here: a failed look-up leaves only the
+            // names subscribed until the next refresh.
+            match client.fetch_metadata(None, METADATA_TIMEOUT) {
+                Ok(metadata) => subscription.resolve(metadata.topics().iter().map(|t| t.name())),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot list topics to match patterns; retrying later");
+                    subscription.resolve([])
+                }
+            }
+        } else {
+            subscription.resolve([])
+        };
+        subscribe(&client, &topics)?;
         Ok(Consumer {
             client,
             status,
+            subscription: Topics {
+                subscription,
+                subscribed: topics,
+                refresh: Duration::from_millis(config.pattern_refresh_ms),
+            },
             commit_interval: Duration::from_millis(config.commit_interval_ms),
             shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
         })
@@ -120,6 +143,7 @@ impl ConsumerBuilder {
 pub struct Consumer<H: RecordHandler> {
     client: BaseConsumer<PollContext<H>>,
     status: ConsumerStatus,
+    subscription: Topics,
     commit_interval: Duration,
     shutdown_timeout: Duration,
 }
@@ -152,20 +176,38 @@ impl<H: RecordHandler> Consumer<H> {
     /// Polls, handles and commits until `shutdown` resolves; then stops
     /// fetching, lets running handlers finish (up to the shutdown timeout),
     /// commits what finished, and leaves the group.
+    ///
+    /// Dropping the future (a `select!` branch that lost, a `timeout`)
+    /// stops the consumer the same way, in the background: no record is
+    /// handed to a handler after the drop, running handlers get the
+    /// shutdown timeout, and the group is left.
+    ///
+    /// Ends with [`ConsumerError::Fatal`] when the consumer cannot go on
+    /// (a fatal client error, a partition worker that died); readiness
+    /// turns red first.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ConsumerError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (exited, mut exit) = oneshot::channel();
         let poll_stop = Arc::clone(&stop);
         let Consumer {
             client,
+            status,
+            mut subscription,
             commit_interval,
             shutdown_timeout,
-            ..
         } = self;
+        // Stops the poll thread when this future is dropped before its end.
+        let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
         std::thread::Builder::new()
             .name("sluice-consumer-poll".into())
             .spawn(move || {
-                poll_loop(&client, &poll_stop, commit_interval, shutdown_timeout);
+                poll_loop(
+                    &client,
+                    &poll_stop,
+                    &mut subscription,
+                    commit_interval,
+                    shutdown_timeout,
+                );
                 if leave_group(&client, shutdown_timeout) {
                     // The handlers are dropped before `run` returns.
                     drop(client);
@@ -184,10 +226,25 @@ impl<H: RecordHandler> Consumer<H> {
         tokio::select! {
             () = shutdown => {
                 stop.store(true, Ordering::Release);
-                exit.await.map_err(|_| ConsumerError::PollThread)
+                exit.await.map_err(|_| ConsumerError::PollThread)?;
             }
-            result = &mut exit => result.map_err(|_| ConsumerError::PollThread),
+            result = &mut exit => result.map_err(|_| ConsumerError::PollThread)?,
         }
+        match status.failure() {
+            Some(reason) => Err(ConsumerError::Fatal(reason)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Sets the stop flag when dropped: [`Consumer::run`]'s future owns one, so
+/// dropping the future stops the poll thread (the mini-redis shutdown
+/// pattern).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
@@ -197,13 +254,72 @@ const MAX_BATCH: usize = 256;
 /// How often paused partitions are checked for resumption.
 const FLOW_CHECK: Duration = Duration::from_millis(10);
 
+/// How long a topic listing for pattern matching may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The subscription and the topics it currently resolves to.
+#[derive(Debug)]
+struct Topics {
+    subscription: Subscription,
+    subscribed: Vec<String>,
+    /// How often patterns are matched again.
+    refresh: Duration,
+}
+
+impl Topics {
+    /// Matches the patterns against the cluster's topics again, and
+    /// subscribes anew when the set changed.
+    fn refresh<C: ConsumerContext>(&mut self, client: &BaseConsumer<C>) {
+        if !self.subscription.has_patterns() {
+            return;
+        }
+        let metadata = match client.fetch_metadata(None, METADATA_TIMEOUT) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list topics to match patterns");
+                return;
+            }
+        };
+        let topics = self
+            .subscription
+            .resolve(metadata.topics().iter().map(|t| t.name()));
+        if topics != self.subscribed {
+            tracing::info!(?topics, "pattern matches changed; subscribing anew");
+            match subscribe(client, &topics) {
+                Ok(()) => self.subscribed = topics,
+                Err(error) => tracing::warn!(%error, "subscribing anew failed"),
+            }
+        }
+    }
+}
+
+/// Subscribes to exactly `topics` (none: unsubscribed).
+fn subscribe<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    topics: &[String],
+) -> Result<(), ConsumerError> {
+    if topics.is_empty() {
+        client.unsubscribe();
+        return Ok(());
+    }
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    client
+        .subscribe(&names)
+        .map_err(|source| ConsumerError::Subscribe {
+            topics: topics.to_vec(),
+            source,
+        })
+}
+
 fn poll_loop<H: RecordHandler>(
     client: &BaseConsumer<PollContext<H>>,
     stop: &AtomicBool,
+    topics: &mut Topics,
     commit_interval: Duration,
     shutdown_timeout: Duration,
 ) {
     let context = client.context();
+    let mut last_refresh = Instant::now();
     let mut last_commit = Instant::now();
     let mut last_flow_check = Instant::now();
     let mut since_clock_read = 0usize;
@@ -223,8 +339,19 @@ fn poll_loop<H: RecordHandler>(
                     continue;
                 }
             }
-            Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+            Some(Err(error)) => {
+                if let Some((code, reason)) = client.client().fatal_error() {
+                    context
+                        .status
+                        .fail(format!("fatal consumer error {code:?}: {reason}"));
+                } else {
+                    tracing::warn!(%error, "consumer error");
+                }
+            }
             None => context.flush(client),
+        }
+        if context.status.failure().is_some() {
+            break;
         }
         since_clock_read = 0;
         if last_flow_check.elapsed() >= FLOW_CHECK {
@@ -235,9 +362,16 @@ fn poll_loop<H: RecordHandler>(
                 context.status.publish_metrics();
                 last_commit = Instant::now();
             }
+            if last_refresh.elapsed() >= topics.refresh {
+                topics.refresh(client);
+                last_refresh = Instant::now();
+            }
         }
     }
-    tracing::info!("consumer shutting down");
+    match context.status.failure() {
+        Some(reason) => tracing::error!("consumer stopping: {reason}"),
+        None => tracing::info!("consumer shutting down"),
+    }
     context.closing.store(true, Ordering::Release);
     // Records read and not handed over are left for the next owner.
     context.pending().records.clear();
@@ -433,12 +567,20 @@ impl<H: RecordHandler> PollContext<H> {
         let count = batch.len() as u64;
         // The topic name is copied only when the partition must pause.
         let pause = (!handle.paused
-            && handle.received + count - handle.committed_finished >= self.max_uncommitted)
+            && (handle.received + count).saturating_sub(handle.committed_finished)
+                >= self.max_uncommitted)
             .then(|| first.topic().to_owned());
-        if let Some(records) = &handle.records
-            && records.send(batch).is_ok()
-        {
-            handle.received += count;
+        if let Some(records) = &handle.records {
+            let topic = first.shared_topic();
+            if records.send(batch).is_ok() {
+                handle.received += count;
+            } else {
+                // Handler panics are caught, so only a bug ends a worker
+                // early; its records must not vanish unnoticed.
+                self.status.fail(format!(
+                    "the worker of {topic} partition {partition} stopped"
+                ));
+            }
         }
         if let Some(topic) = pause {
             let mut list = TopicPartitionList::new();
@@ -459,12 +601,17 @@ impl<H: RecordHandler> PollContext<H> {
         let mut resume = TopicPartitionList::new();
         for (topic, partitions) in workers.iter_mut() {
             for (&partition, handle) in partitions.iter_mut() {
-                let uncommitted = handle.received - handle.committed_finished;
+                if handle.records.is_some() && handle.task.is_finished() {
+                    self.status.fail(format!(
+                        "the worker of {topic} partition {partition} stopped"
+                    ));
+                }
+                let uncommitted = handle.received.saturating_sub(handle.committed_finished);
                 let finished = handle.state.finished.load(Ordering::Acquire);
                 if uncommitted >= self.max_uncommitted / 2 && finished > handle.committed_finished {
                     urgent = true;
                 }
-                if handle.paused && uncommitted < self.max_uncommitted / 2 {
+                if handle.paused && uncommitted <= self.max_uncommitted / 2 {
                     resume.add_partition(topic, partition);
                     handle.paused = false;
                 }
@@ -701,6 +848,34 @@ pub struct PartitionLag {
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerStatus {
     partitions: Arc<Mutex<PartitionStates>>,
+    /// Why the consumer cannot go on, once it cannot.
+    failure: Arc<Mutex<Option<String>>>,
+    /// Dead letters that cannot be written now, and the last error.
+    dlq: Arc<Mutex<DlqBlocked>>,
+}
+
+#[derive(Debug, Default)]
+struct DlqBlocked {
+    records: usize,
+    error: String,
+}
+
+/// A dead letter that cannot be written yet: readiness is red while one
+/// exists.
+#[derive(Debug)]
+pub(crate) struct DlqBlockedGuard(Arc<Mutex<DlqBlocked>>);
+
+impl DlqBlockedGuard {
+    pub(crate) fn set_error(&self, error: &dyn std::fmt::Display) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).error = error.to_string();
+    }
+}
+
+impl Drop for DlqBlockedGuard {
+    fn drop(&mut self) {
+        let mut blocked = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.records = blocked.records.saturating_sub(1);
+    }
 }
 
 type PartitionStates = BTreeMap<(String, i32), Arc<PartitionState>>;
@@ -708,6 +883,30 @@ type PartitionStates = BTreeMap<(String, i32), Arc<PartitionState>>;
 impl ConsumerStatus {
     fn partitions(&self) -> MutexGuard<'_, PartitionStates> {
         self.partitions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why the consumer stopped or is stopping abnormally, if it is.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Counts a dead letter that cannot be written until the guard drops.
+    pub(crate) fn dlq_blocked(&self) -> DlqBlockedGuard {
+        self.dlq.lock().unwrap_or_else(|e| e.into_inner()).records += 1;
+        DlqBlockedGuard(Arc::clone(&self.dlq))
+    }
+
+    /// Records the first reason the consumer cannot go on; the poll thread
+    /// stops at its next round.
+    pub(crate) fn fail(&self, reason: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            tracing::error!("{reason}");
+            *failure = Some(reason);
+        }
     }
 
     /// The partitions this member owns.
@@ -785,6 +984,18 @@ impl ConsumerStatus {
 
 impl sluice_telemetry::http::Readiness for ConsumerStatus {
     fn ready(&self) -> Result<(), String> {
+        if let Some(reason) = self.failure() {
+            return Err(reason);
+        }
+        {
+            let dlq = self.dlq.lock().unwrap_or_else(|e| e.into_inner());
+            if dlq.records > 0 {
+                return Err(format!(
+                    "{} dead letters cannot be written: {}",
+                    dlq.records, dlq.error
+                ));
+            }
+        }
         if self.is_ready() {
             Ok(())
         } else {

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::config::RetryPolicy;
-use crate::dlq::{DeadLetters, Failure};
+use crate::dlq::{DeadLetters, Failure, Sent};
 use crate::handler::{Context, RecordHandler};
 use crate::record::Record;
+use crate::runtime::ConsumerStatus;
 use crate::scheduler::{FNV_OFFSET, KeyScheduler, fnv1a};
 use crate::tracker::OffsetTracker;
 
@@ -85,6 +86,15 @@ impl PartitionMetrics {
         .increment(1);
     }
 
+    fn dlq_error(&self, class: &str) {
+        metrics::counter!(
+            names::CONSUMER_DLQ_ERRORS,
+            "topic" => self.topic.clone(),
+            "class" => class.to_owned()
+        )
+        .increment(1);
+    }
+
     fn dead_lettered(&self, class: &str) {
         metrics::counter!(
             names::CONSUMER_DEAD_LETTERED,
@@ -97,6 +107,9 @@ impl PartitionMetrics {
 
 /// What every worker of a consumer needs.
 pub(crate) struct WorkerEnv<H> {
+    /// Where workers report that the consumer cannot go on, or that a dead
+    /// letter cannot be written.
+    pub(crate) status: ConsumerStatus,
     pub(crate) handler: H,
     pub(crate) dead_letters: DeadLetters,
     pub(crate) retry: RetryPolicy,
@@ -105,6 +118,8 @@ pub(crate) struct WorkerEnv<H> {
     pub(crate) limit: usize,
     /// Whether records of different keys may run concurrently.
     pub(crate) by_key: bool,
+    /// Larger values are dead-lettered without calling the handler.
+    pub(crate) max_record_bytes: usize,
 }
 
 impl<H> std::fmt::Debug for WorkerEnv<H> {
@@ -254,15 +269,50 @@ async fn handle_record<H: RecordHandler>(
     record: Arc<Record>,
 ) -> (u64, i64) {
     let offset = record.offset();
+    let failure = match oversize(&record, env.max_record_bytes) {
+        Some(failure) => failure,
+        None => run_handler(&env, &metrics, &record).await,
+    };
+    if let Some(failure) = failure {
+        dead_letter(&env, &metrics, &record, failure).await;
+    }
+    (key, offset)
+}
+
+/// A record whose value is larger than `limit` fails before any handler
+/// sees it.
+fn oversize(record: &Record, limit: usize) -> Option<Option<Failure>> {
+    let size = record.payload().map_or(0, <[u8]>::len);
+    (size > limit).then(|| {
+        let error = sluice_core::DecodeError::Oversize { size, limit };
+        Some(Failure {
+            class: error.class().to_owned(),
+            message: error.to_string(),
+            attempts: 0,
+        })
+    })
+}
+
+/// Runs the handler, retrying retriable failures; the failure to
+/// dead-letter, if it did not succeed.
+async fn run_handler<H: RecordHandler>(
+    env: &WorkerEnv<H>,
+    metrics: &PartitionMetrics,
+    record: &Arc<Record>,
+) -> Option<Failure> {
+    let offset = record.offset();
     let mut attempt = 1;
     let failure = loop {
         let ctx = Context {
-            record: Arc::clone(&record),
+            record: Arc::clone(record),
             group: Arc::clone(&env.group),
             attempt,
         };
         let started = Instant::now();
-        let outcome = AssertUnwindSafe(env.handler.handle(&ctx))
+        // The call happens inside the caught future, so a panic before the
+        // handler's future exists is caught too, and so is one in its
+        // `Drop`, which runs when the awaited future completes.
+        let outcome = AssertUnwindSafe(async { env.handler.handle(&ctx).await })
             .catch_unwind()
             .instrument(tracing::info_span!("handle", attempt))
             .await;
@@ -277,7 +327,7 @@ async fn handle_record<H: RecordHandler>(
                     let since = now.saturating_sub(Duration::from_millis(ms.max(0) as u64));
                     metrics.end_to_end.record(since);
                 }
-                return (key, offset);
+                return None;
             }
             Ok(Err(error)) if error.is_retriable() && attempt < env.retry.max_attempts => {
                 metrics.handler_error(error.class());
@@ -313,6 +363,18 @@ async fn handle_record<H: RecordHandler>(
             }
         }
     };
+    Some(failure)
+}
+
+/// Writes the record's dead letter; returns once the DLQ acknowledged it
+/// (whole or as a reference), retrying for as long as it takes.
+async fn dead_letter<H: RecordHandler>(
+    env: &WorkerEnv<H>,
+    metrics: &PartitionMetrics,
+    record: &Record,
+    failure: Failure,
+) {
+    let offset = record.offset();
     tracing::Span::current().record("error.type", failure.class.as_str());
     tracing::warn!(
         topic = record.topic(),
@@ -329,32 +391,60 @@ async fn handle_record<H: RecordHandler>(
         error.type = failure.class.as_str(),
     );
     let mut tries = 1;
+    let mut blocked = None;
+    let mut last_log: Option<Instant> = None;
     loop {
         match env
             .dead_letters
-            .send(&record, &failure)
+            .send(record, &failure)
             .instrument(dead_letter.clone())
             .await
         {
-            Ok(()) => {
+            Ok(sent) => {
+                if let Sent::Reference(error) = sent {
+                    metrics.dlq_error("too_large");
+                    tracing::warn!(
+                        topic = record.topic(),
+                        partition = record.partition(),
+                        offset,
+                        %error,
+                        "the DLQ refused the whole record; wrote a reference without its value"
+                    );
+                }
                 metrics.dead_lettered(&failure.class);
-                return (key, offset);
+                drop(blocked);
+                return;
             }
             Err(error) => {
-                // Not committed until the DLQ has it: keep trying, slowly.
-                tracing::error!(
-                    topic = record.topic(),
-                    partition = record.partition(),
-                    offset,
-                    %error,
-                    "DLQ write failed; retrying"
-                );
+                // Not committed until the DLQ has it: keep trying, with a
+                // bounded backoff, readiness red meanwhile, logged once a
+                // minute.
+                metrics.dlq_error(&format!("{:?}", error.rdkafka_error_code()));
+                if let Some(reason) = env.dead_letters.fatal_error() {
+                    env.status.fail(reason);
+                }
+                let guard = blocked.get_or_insert_with(|| env.status.dlq_blocked());
+                guard.set_error(&error);
+                if last_log.is_none_or(|at| at.elapsed() >= DLQ_LOG_INTERVAL) {
+                    last_log = Some(Instant::now());
+                    tracing::error!(
+                        topic = record.topic(),
+                        partition = record.partition(),
+                        offset,
+                        %error,
+                        attempts = tries,
+                        "DLQ write failed; retrying"
+                    );
+                }
                 tokio::time::sleep(env.retry.backoff(tries.min(16))).await;
-                tries += 1;
+                tries = tries.saturating_add(1);
             }
         }
     }
 }
+
+/// How often a dead letter that cannot be written is logged again.
+const DLQ_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic

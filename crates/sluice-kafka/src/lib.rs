@@ -6,10 +6,16 @@
 //!   starts from, with secrets kept out of `Debug` output.
 //! - [`security`]: TLS, SASL/SCRAM and Amazon MSK IAM (OAUTHBEARER tokens
 //!   refreshed through librdkafka's callback).
+//! - [`headers`]: record headers as bytes, read and copied without the
+//!   panic rust-rdkafka's iterator has on a name that is not UTF-8.
 //! - [`record`]: typed events to rdkafka records ([`OutgoingRecord`]) and
 //!   rdkafka messages back to typed events ([`decode_message`]).
 
 pub mod config;
+// The workspace's only unsafe code: the raw header binding, behind a
+// small safe interface.
+#[allow(unsafe_code)]
+pub mod headers;
 pub mod record;
 pub mod security;
 

@@ -1,6 +1,6 @@
 //! Typed events as rdkafka records, and back.
 
-use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use sluice_core::{
     DecodeError, Deserializer, EncodeError, Envelope, EnvelopeError, Event, Serializer,
@@ -76,18 +76,27 @@ impl RecordError {
 }
 
 /// The envelope carried in a message's headers.
-pub fn envelope_of<M: Message>(message: &M) -> Result<Envelope, EnvelopeError> {
-    let Some(headers) = message.headers() else {
-        return Envelope::from_headers(std::iter::empty());
-    };
-    Envelope::from_headers(headers.iter().map(|h| (h.key, h.value)))
+/// Headers whose name is not UTF-8 are not CloudEvents attributes and are
+/// passed over.
+pub fn envelope_of<M>(message: &M) -> Result<Envelope, EnvelopeError>
+where
+    M: Message,
+    M::Headers: crate::headers::AsRawHeaders,
+{
+    Envelope::from_headers(
+        crate::headers::of_message(message).filter_map(|h| Some((h.name_str()?, h.value))),
+    )
 }
 
 /// Decodes a consumed message into a typed event and its envelope.
-pub fn decode_message<E: Event, M: Message>(
+pub fn decode_message<E: Event, M>(
     deserializer: &Deserializer<'_>,
     message: &M,
-) -> Result<(E, Envelope), RecordError> {
+) -> Result<(E, Envelope), RecordError>
+where
+    M: Message,
+    M::Headers: crate::headers::AsRawHeaders,
+{
     let envelope = envelope_of(message)?;
     let value = message.payload().ok_or(RecordError::NoPayload)?;
     let event = deserializer.decode_typed(Some(&envelope.event_type), value)?;

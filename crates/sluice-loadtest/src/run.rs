@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::message::Headers as _;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sluice_consumer::{
     Consumer, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
@@ -735,12 +734,9 @@ pub(crate) async fn raw<E: LoadEvent>(
                     let Some(message) = polled else { continue };
                     let message = message?;
                     let ce_type = match records {
-                        RawRecords::Same => message.headers().and_then(|headers| {
-                            headers
-                                .iter()
-                                .find(|h| h.key == sluice_core::envelope::header::TYPE)
-                                .and_then(|h| std::str::from_utf8(h.value?).ok())
-                        }),
+                        RawRecords::Same => sluice_kafka::headers::of_message(&message)
+                            .find(|h| h.name == sluice_core::envelope::header::TYPE.as_bytes())
+                            .and_then(|h| std::str::from_utf8(h.value?).ok()),
                         RawRecords::Bare => None,
                     };
                     let sequence = message

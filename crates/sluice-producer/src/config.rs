@@ -69,7 +69,8 @@ pub struct ProducerConfig {
     #[serde(default = "default_retry_backoff_max_ms")]
     pub retry_backoff_max_ms: u64,
     /// Bytes of encoded records waiting for delivery; a send waits (it does
-    /// not fail) while the buffer is full.
+    /// not fail) while the buffer is full. A record counts its key, value,
+    /// header names and values, and 256 bytes for librdkafka's bookkeeping.
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: u64,
     /// Fail sends fast while the cluster is unreachable (see

@@ -263,6 +263,19 @@ impl ProducerBuilder {
     }
 }
 
+/// What librdkafka keeps per queued message beyond its bytes (its message
+/// struct, the header list, the delivery state), rounded up.
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = 256;
+
+/// The bytes a queued record holds: key, value, header names and values,
+/// and [`RECORD_OVERHEAD_BYTES`].
+fn buffered_size(record: &OutgoingRecord) -> usize {
+    let headers: usize = sluice_kafka::headers::read(&record.headers)
+        .map(|h| h.name.len() + h.value.map_or(0, <[u8]>::len))
+        .sum();
+    record.key.len() + record.value.len() + headers + RECORD_OVERHEAD_BYTES
+}
+
 struct Inner {
     config: ProducerConfig,
     serializer: Serializer,
@@ -534,7 +547,9 @@ impl Producer {
             Err(e) => return fail(SendErrorKind::Encode, e.to_string()),
         };
         span.record("messaging.kafka.message.key", record.key.as_str());
-        let size = record.key.len() + record.value.len();
+        // A record larger than the whole buffer waits for all of it (it is
+        // refused by `max_record_bytes` long before), never for ever.
+        let size = buffered_size(&record).min(self.inner.buffer_limit);
         let Ok(permit) = Arc::clone(&self.inner.buffer)
             .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
             .await

@@ -25,6 +25,10 @@ pub const CONSUMER_HANDLER_ERRORS: &str = "sluice_consumer_handler_errors_total"
 pub const CONSUMER_RETRIES: &str = "sluice_consumer_retries_total";
 /// Records written to a DLQ topic. Labels: `topic` (the original), `class`.
 pub const CONSUMER_DEAD_LETTERED: &str = "sluice_consumer_dead_lettered_total";
+/// Failed attempts to write a dead letter, each attempt. Labels: `topic`
+/// (the original), `class` (`too_large` when the record was then written
+/// as a reference, otherwise the client's error code).
+pub const CONSUMER_DLQ_ERRORS: &str = "sluice_consumer_dlq_errors_total";
 /// One handler call. Labels: `topic`.
 pub const CONSUMER_HANDLER_DURATION: &str = "sluice_consumer_handler_duration_seconds";
 /// From the record's timestamp to the end of its successful handling.
@@ -97,6 +101,10 @@ pub fn describe() {
     describe_counter!(
         CONSUMER_DEAD_LETTERED,
         "Records written to a DLQ topic, by error class."
+    );
+    describe_counter!(
+        CONSUMER_DLQ_ERRORS,
+        "Failed attempts to write a dead letter, by error class."
     );
     describe_histogram!(
         CONSUMER_HANDLER_DURATION,
