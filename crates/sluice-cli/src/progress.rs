@@ -22,6 +22,21 @@ pub(crate) fn bar(total: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
+/// `--rate`: records per second, a finite number from 0.001 to 10⁹.
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if rate.is_finite() && (0.001..=1e9).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "{text:?} is out of range: give records per second from 0.001 to 1000000000"
+        ))
+    }
+}
+
 /// Paces calls to at most `per_second` (none: no limit).
 pub(crate) struct Pacer {
     per_second: Option<f64>,
@@ -41,12 +56,29 @@ impl Pacer {
     /// Sleeps until the next call is due.
     pub(crate) fn wait(&mut self) {
         if let Some(rate) = self.per_second {
-            let due = self.started + Duration::from_secs_f64(self.count as f64 / rate);
+            let offset =
+                Duration::try_from_secs_f64(self.count as f64 / rate).unwrap_or(Duration::MAX);
             let now = Instant::now();
-            if due > now {
+            if let Some(due) = self.started.checked_add(offset)
+                && due > now
+            {
                 std::thread::sleep(due - now);
             }
         }
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_out_of_range_are_refused() {
+        assert_eq!(parse_rate("50"), Ok(50.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "1e-300", "1e300", "fast", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -27,7 +27,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     filter: Filter,
     /// Records per second at most.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::progress::parse_rate)]
     rate: Option<f64>,
     /// Count what would be copied; send nothing.
     #[arg(long)]
@@ -57,7 +57,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         Some(at) => {
             End::Before(cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?)
         }
-        None => End::Now,
+        None => End::at_start(&marks),
     };
     let span = Span { start, end };
     let producer = cluster.producer()?;

@@ -60,7 +60,11 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         None => marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
     };
-    let end = if args.follow { End::Follow } else { End::Now };
+    let end = if args.follow {
+        End::Follow
+    } else {
+        End::at_start(&marks)
+    };
     let span = Span { start, end };
     let mut printed = 0;
     let mut out = std::io::stdout().lock();
@@ -115,11 +119,7 @@ where
     out.insert("partition".into(), json!(record.partition()));
     out.insert("offset".into(), json!(record.offset()));
     if let Some(ms) = record.timestamp().to_millis() {
-        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-        out.insert(
-            "timestamp".into(),
-            json!(humantime::format_rfc3339_millis(time).to_string()),
-        );
+        out.insert("timestamp".into(), json!(timestamp_text(ms)));
     }
     out.insert(
         "key".into(),
@@ -160,6 +160,20 @@ where
     Value::Object(out)
 }
 
+/// A record timestamp as RFC 3339 UTC; one outside 1970–9999 (any client
+/// can write any i64) as its number of milliseconds.
+pub(crate) fn timestamp_text(ms: i64) -> String {
+    // The first millisecond of the year 10000, which RFC 3339 cannot write.
+    const YEAR_10000_MS: i64 = 253_402_300_800_000;
+    match u64::try_from(ms) {
+        Ok(positive) if ms < YEAR_10000_MS => {
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(positive);
+            humantime::format_rfc3339_millis(time).to_string()
+        }
+        _ => format!("{ms} ms since the epoch"),
+    }
+}
+
 /// Every header as text (names and values that are not UTF-8 shown
 /// lossily, with U+FFFD for each bad sequence).
 pub(crate) fn headers<M>(record: &M) -> BTreeMap<String, String>
@@ -177,4 +191,31 @@ where
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_of_any_value_are_shown() {
+        assert_eq!(timestamp_text(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            timestamp_text(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            timestamp_text(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            timestamp_text(i64::MAX),
+            format!("{} ms since the epoch", i64::MAX)
+        );
+        assert_eq!(timestamp_text(-1), "-1 ms since the epoch");
+        assert_eq!(
+            timestamp_text(i64::MIN),
+            format!("{} ms since the epoch", i64::MIN)
+        );
+    }
 }

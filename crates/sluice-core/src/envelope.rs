@@ -94,7 +94,9 @@ impl Envelope {
         write(header::ID, self.id.as_bytes());
         write(header::SOURCE, self.source.as_bytes());
         write(header::TYPE, self.event_type.as_bytes());
-        if let Some(time) = self.time {
+        // RFC 3339 has four-digit years (and humantime panics past 9999):
+        // a time outside 1970–9999 is left out rather than written wrong.
+        if let Some(time) = self.time.filter(|t| writable_time(*t)) {
             let time = humantime::format_rfc3339_millis(time).to_string();
             write(header::TIME, time.as_bytes());
         }
@@ -254,6 +256,13 @@ impl TraceContext {
     }
 }
 
+/// Whether `time` has an RFC 3339 form: from 1970 up to the end of 9999.
+fn writable_time(time: SystemTime) -> bool {
+    const YEAR_10000: Duration = Duration::from_secs(253_402_300_800);
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .is_ok_and(|since| since < YEAR_10000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +376,31 @@ mod tests {
                 TraceContext::new(bad.into(), None).is_err(),
                 "{bad:?} accepted"
             );
+        }
+    }
+
+    #[test]
+    fn times_without_an_rfc3339_form_are_left_out() {
+        let mut envelope = Envelope::for_type("t.v1", crate::Format::Protobuf, "src");
+        for (time, written) in [
+            (
+                SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799),
+                true,
+            ),
+            (
+                SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800),
+                false,
+            ),
+            (
+                SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 1_000_000),
+                false,
+            ),
+            (SystemTime::UNIX_EPOCH - Duration::from_secs(1), false),
+        ] {
+            envelope.time = Some(time);
+            let mut seen = false;
+            envelope.write_headers(|name, _| seen |= name == header::TIME);
+            assert_eq!(seen, written, "{time:?}");
         }
     }
 }

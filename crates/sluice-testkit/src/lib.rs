@@ -5,14 +5,18 @@
 //! - [`Tansu`]: a real Kafka-protocol broker in a child process, on a free
 //!   loopback port, with in-memory storage, killed on drop.
 //! - [`Moto`]: moto's server standing in for AWS APIs, on a free port.
+//! - [`Kafkajs`]: kafkajs, a foreign (non-librdkafka) Kafka client, run by
+//!   Node as a child process to produce arbitrary bytes.
 //! - [`TestBroker`]: either of them behind one interface, so a test can run
 //!   on both.
 //!
 //! A test that needs Tansu fails — it does not skip — when the binary is
 //! missing: set `SLUICE_TANSU` to its path, or run `make tansu`, which
-//! installs it where [`Tansu::binary`] looks.
+//! installs it where [`Tansu::binary`] looks. So does one that needs kafkajs
+//! when Node or the script's packages are missing: run `make kafkajs`.
 
 mod admin;
+mod kafkajs;
 mod mock;
 mod moto;
 mod process;
@@ -22,6 +26,7 @@ mod tansu;
 use std::time::Duration;
 
 pub use admin::{create_topic, wait_for_topic};
+pub use kafkajs::{ForeignRecord, Kafkajs};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
 pub use read::{header_text, http_get, read_topic};
@@ -39,6 +44,14 @@ pub enum TestkitError {
         "moto_server was not found (looked at {looked_at}); run `make venv` and set SLUICE_PYTHON, or set SLUICE_MOTO"
     )]
     MotoMissing { looked_at: String },
+    #[error("node was not found (looked at {looked_at}); install Node.js 20 or set SLUICE_NODE")]
+    NodeMissing { looked_at: String },
+    #[error(
+        "kafkajs is not installed ({missing} is missing); run `make kafkajs` (or `npm ci --prefix crates/sluice-testkit/kafkajs`)"
+    )]
+    KafkajsMissing { missing: String },
+    #[error("the foreign client {script} failed: {detail}")]
+    ForeignClient { script: String, detail: String },
     #[error("cannot start {what}: {source}")]
     Spawn {
         what: String,
