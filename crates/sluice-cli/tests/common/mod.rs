@@ -1,0 +1,135 @@
+//! What the CLI's test suites share: running the binary, and the events
+//! and consumers they read and write.
+#![allow(dead_code, unreachable_pub)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use serde_json::Value;
+use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
+use sluice_core::Event as _;
+use sluice_events::proto::EmailReceived;
+use sluice_events::samples::{self, Seed};
+use sluice_kafka::KafkaConfig;
+use sluice_producer::{Producer, ProducerConfig};
+
+pub const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn command(brokers: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .args(["--brokers", brokers, "--registry", REGISTRY])
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+pub fn sluice(brokers: &str, args: &[&str]) -> anyhow::Result<Run> {
+    let output = command(brokers, args).output()?;
+    Ok(Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// Runs and expects exit code 0.
+pub fn ok(brokers: &str, args: &[&str]) -> anyhow::Result<String> {
+    let run = sluice(brokers, args)?;
+    ensure!(
+        run.code == 0,
+        "sluice {args:?} exited {}: {}{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    Ok(run.stdout)
+}
+
+pub fn json_lines(text: &str) -> anyhow::Result<Vec<Value>> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
+        .collect()
+}
+
+pub fn event(sequence: u64) -> EmailReceived {
+    samples::proto_email_received(&Seed {
+        sequence,
+        email_id: &format!("e-{}", sequence % 7),
+        ..Seed::default()
+    })
+}
+
+pub async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    range: std::ops::Range<u64>,
+) -> anyhow::Result<()> {
+    let mut config = ProducerConfig::new(KafkaConfig::new(bootstrap));
+    config.source = "/tests/cli".into();
+    config
+        .topics
+        .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
+    let producer = Producer::builder(config).build()?;
+    let mut pending = Vec::new();
+    for sequence in range {
+        pending.push(producer.enqueue(event(sequence)).await?);
+    }
+    for p in pending {
+        p.wait().await?;
+    }
+    Ok(())
+}
+
+/// Fails the events whose sequence `fail` picks, so they are dead-lettered.
+pub struct Reject(fn(u64) -> bool);
+
+impl Handler<EmailReceived> for Reject {
+    async fn handle(&self, event: EmailReceived, _ctx: &Context) -> Result<(), HandlerError> {
+        let sequence: u64 = event
+            .metadata
+            .as_ref()
+            .and_then(|m| m.event_id.strip_prefix("evt-")?.parse().ok())
+            .unwrap_or(0);
+        if (self.0)(sequence) {
+            Err(HandlerError::permanent(format!("rejected {sequence}")))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs the consumer runtime over `topic` until it committed everything.
+pub async fn consume(bootstrap: &str, topic: &str, fail: fn(u64) -> bool) -> anyhow::Result<()> {
+    let mut config = ConsumerConfig::new(KafkaConfig::new(bootstrap), "cli-tests", [topic]);
+    config.commit_interval_ms = 100;
+    let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Reject(fail));
+    let consumer = Consumer::builder(config).build(handlers)?;
+    let status = consumer.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lag = status.lag();
+        if !lag.is_empty() && lag.iter().all(|l| l.records == Some(0)) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the consumer did not catch up: {lag:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(());
+    task.await??;
+    Ok(())
+}
