@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice_kafka::KafkaConfig;
 use sluice_testkit::{ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic};
 
-use common::{command, json_lines, produce};
+use common::{command, json_lines};
 
 /// The partition's end offsets, summed.
 fn records_in(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<i64> {
@@ -108,16 +109,41 @@ async fn replay_into_its_own_topic_finishes_and_copies_each_record_once() -> any
     let mock = MockKafka::start(1)?;
     let brokers = mock.bootstrap_servers();
     mock.create_topic("cli.loop", 2)?;
-    produce(&brokers, "cli.loop", 0..30).await?;
+    // One batch per record, read one fetch at a time and paced, so the
+    // copies land while the replay still reads: a replay that read up to
+    // the moving end would copy its own output for ever.
+    let producer: FutureProducer = KafkaConfig::new(&brokers)
+        .client_config()
+        .set("linger.ms", "0")
+        .create()?;
+    for n in 0..30 {
+        let value = format!("record {n}");
+        let record = FutureRecord::to("cli.loop")
+            .partition(n % 2)
+            .key("k")
+            .payload(&value);
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)?;
+    }
     ensure!(records_in(&brokers, "cli.loop", 2)? == 30);
-
-    // Paced, so the copies land while the replay still reads: a replay
-    // that read up to the moving end would copy its own output for ever.
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbootstrap_servers = \"{brokers}\"\n\
+             [kafka.properties]\n\"max.partition.fetch.bytes\" = \"64\"\n\
+             \"queued.min.messages\" = \"1\"\n\"fetch.wait.max.ms\" = \"10\"\n"
+        ),
+    )?;
+    let config = config.to_string_lossy();
     let (_, out) = run_within(
         Duration::from_secs(60),
         &brokers,
         &[
-            "replay", "--from", "cli.loop", "--to", "cli.loop", "--rate", "100",
+            "--config", &config, "replay", "--from", "cli.loop", "--to", "cli.loop", "--rate", "20",
         ],
     )?;
     ensure!(out.contains("copied 30 records"), "{out}");
