@@ -1,0 +1,283 @@
+//! The runtime on input and situations sluice's own clients never make:
+//! records from a foreign client with hostile bytes, handlers that panic
+//! before their future exists, records the DLQ refuses, patterns that
+//! would match the DLQ, and a `run` future dropped by a timeout.
+
+mod common;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use common::{config, read_topic};
+use rdkafka::Message as _;
+use rdkafka::message::OwnedMessage;
+use sluice_consumer::{Consumer, Context, HandlerError, RecordHandler, dlq};
+use sluice_testkit::{ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic};
+
+/// What a handler saw: the record's topic, offset and header names.
+type Seen = Arc<Mutex<Vec<(String, i64, Vec<Vec<u8>>)>>>;
+
+/// Logs every record, and misbehaves on request: a value starting with
+/// `panic-sync` panics before the future exists, `panic-async` inside it,
+/// `fail` fails permanently.
+#[derive(Clone, Default)]
+struct Unruly {
+    seen: Seen,
+}
+
+impl RecordHandler for Unruly {
+    fn handle(&self, ctx: &Context) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let value = ctx.record().payload().unwrap_or_default().to_vec();
+        assert!(
+            !value.starts_with(b"panic-sync"),
+            "panicked before the future"
+        );
+        let names = ctx.record().headers().map(|h| h.name.to_vec()).collect();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((ctx.topic().to_owned(), ctx.offset(), names));
+        async move {
+            assert!(!value.starts_with(b"panic-async"), "panicked in the future");
+            if value.starts_with(b"fail") {
+                return Err(HandlerError::permanent("refused"));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn header(name: &[u8], value: Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
+    (name.to_vec(), value.map(<[u8]>::to_vec))
+}
+
+fn text(record: &OwnedMessage, name: &str) -> Option<String> {
+    sluice_kafka::headers::of_message(record)
+        .filter(|h| h.name == name.as_bytes())
+        .last()
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+async fn wait_until(what: &str, done: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        ensure!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_records_with_hostile_bytes_panics_and_oversize_values_never_stop_the_partition()
+-> anyhow::Result<()> {
+    let kafkajs = Kafkajs::new()?;
+    let tansu = Tansu::start().await?;
+    let bootstrap = tansu.bootstrap_servers();
+    create_topic(&bootstrap, "hostile", 1).await?;
+    create_topic(&bootstrap, "hostile.dlq", 1).await?;
+    let record = |value: Vec<u8>, headers: Vec<(Vec<u8>, Option<Vec<u8>>)>| ForeignRecord {
+        partition: 0,
+        key: Some(b"k".to_vec()),
+        value: Some(value),
+        headers,
+    };
+    let ok = || vec![header(b"ok", Some(b"1"))];
+    let bad_name = || {
+        vec![
+            header(b"ok", Some(b"1")),
+            header(b"\xff\xfe-name", Some(b"\x00\xff")),
+            header(b"after", None),
+        ]
+    };
+    let records = [
+        record(b"plain".to_vec(), ok()),
+        record(b"bad header name".to_vec(), bad_name()),
+        record(b"panic-sync".to_vec(), ok()),
+        record(b"panic-async".to_vec(), ok()),
+        // Over the default max_record_bytes (1 MiB) and the DLQ's limit.
+        record(vec![b'x'; 1_100_000], ok()),
+        record(b"fail with bad header name".to_vec(), bad_name()),
+        record(b"last".to_vec(), ok()),
+    ];
+    kafkajs.produce(&bootstrap, "hostile", &records).await?;
+
+    let mut config = config(&bootstrap, "hostile-group", "hostile");
+    config.dlq.max_message_bytes = 1_000_000;
+    let handler = Unruly::default();
+    let seen = Arc::clone(&handler.seen);
+    let consumer = Consumer::builder(config).build(handler)?;
+    let status = consumer.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    wait_until("every record handled or dead-lettered", || {
+        status
+            .lag()
+            .iter()
+            .any(|l| l.position == Some(records.len() as i64))
+    })
+    .await?;
+
+    let handled: Vec<i64> = seen.lock().unwrap().iter().map(|s| s.1).collect();
+    ensure!(handled == [0, 1, 3, 5, 6], "handler calls: {handled:?}");
+    let names = seen.lock().unwrap()[1].2.clone();
+    ensure!(
+        names == [b"ok".to_vec(), b"\xff\xfe-name".to_vec(), b"after".to_vec()],
+        "header names as bytes: {names:?}"
+    );
+
+    let dead =
+        tokio::task::spawn_blocking(move || read_topic(&bootstrap, "hostile.dlq", 4)).await??;
+    let classes: Vec<_> = dead
+        .iter()
+        .map(|r| {
+            (
+                text(r, dlq::headers::OFFSET),
+                text(r, dlq::headers::ERROR_CLASS),
+            )
+        })
+        .collect();
+    let want = [
+        ("2", "handler_panic"),
+        ("3", "handler_panic"),
+        ("4", "oversize_record"),
+        ("5", "handler_permanent"),
+    ]
+    .map(|(o, c)| (Some(o.to_owned()), Some(c.to_owned())));
+    ensure!(classes == want, "dead letters: {classes:?}");
+    let reference = &dead[2];
+    ensure!(reference.payload().is_none(), "the reference has no value");
+    ensure!(
+        text(reference, dlq::headers::VALUE_OMITTED).is_some(),
+        "the reference says why its value is missing"
+    );
+    let copied: Vec<_> = sluice_kafka::headers::of_message(&dead[3])
+        .map(|h| (h.name.to_vec(), h.value.map(<[u8]>::to_vec)))
+        .take(3)
+        .collect();
+    ensure!(
+        copied == bad_name(),
+        "the DLQ copy keeps the header bytes: {copied:?}"
+    );
+
+    let _ = stop.send(());
+    common::stopped(run).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pattern_passes_over_the_dlq_it_writes() -> anyhow::Result<()> {
+    let mock = MockKafka::start(1)?;
+    let bootstrap = mock.bootstrap_servers();
+    for topic in ["task.a", "task.a.dlq", "task.b", "task.b.dlq"] {
+        mock.create_topic(topic, 1)?;
+    }
+    let producer: rdkafka::producer::FutureProducer = sluice_kafka::KafkaConfig::new(&bootstrap)
+        .client_config()
+        .create()?;
+    for (topic, value) in [("task.a", "fail a"), ("task.b", "fail b"), ("task.a", "ok")] {
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::<(), _>::to(topic).payload(value),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    let mut config = config(&bootstrap, "tasks", "^task\\..*");
+    config.pattern_refresh_ms = 200;
+    let handler = Unruly::default();
+    let seen = Arc::clone(&handler.seen);
+    let consumer = Consumer::builder(config).build(handler)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    wait_until("three records handled", || seen.lock().unwrap().len() >= 3).await?;
+    // Two dead letters are written meanwhile; a consumer that matched its
+    // own DLQ would hand them to the handler (and dead-letter them again).
+    let dead = tokio::task::spawn_blocking({
+        let bootstrap = bootstrap.clone();
+        move || read_topic(&bootstrap, "task.a.dlq", 1)
+    })
+    .await??;
+    ensure!(dead.len() == 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut topics: Vec<String> = seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    topics.sort();
+    ensure!(
+        topics == ["task.a", "task.a", "task.b"],
+        "records handled: {topics:?}"
+    );
+    let _ = stop.send(());
+    common::stopped(run).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_run_future_stops_the_consumer() -> anyhow::Result<()> {
+    let mock = MockKafka::start(1)?;
+    let bootstrap = mock.bootstrap_servers();
+    mock.create_topic("dropped", 1)?;
+    let producer: rdkafka::producer::FutureProducer = sluice_kafka::KafkaConfig::new(&bootstrap)
+        .client_config()
+        .create()?;
+    let send = |n: usize| {
+        let producer = producer.clone();
+        async move {
+            for i in 0..n {
+                let value = format!("record {i}");
+                producer
+                    .send(
+                        rdkafka::producer::FutureRecord::<(), _>::to("dropped").payload(&value),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    send(5).await?;
+    let mut config = config(&bootstrap, "dropped-group", "dropped");
+    config.shutdown_timeout_ms = 2_000;
+    let handler = Unruly::default();
+    let seen = Arc::clone(&handler.seen);
+    let consumer = Consumer::builder(config).build(handler)?;
+    let timed_out = tokio::time::timeout(
+        Duration::from_secs(10),
+        consumer.run(std::future::pending()),
+    )
+    .await;
+    ensure!(timed_out.is_err(), "run returned before the timeout");
+    ensure!(seen.lock().unwrap().len() == 5, "records before the drop");
+    // The consumer stops in the background within its shutdown budget.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    send(5).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = seen.lock().unwrap().len();
+    ensure!(
+        after == 5,
+        "{after} records handled: the consumer ran on after its future was dropped"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_dlq_limit_out_of_range_is_refused() -> anyhow::Result<()> {
+    let mut config = config("127.0.0.1:9", "g", "t");
+    config.dlq.max_message_bytes = 10;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _guard = runtime.enter();
+    let error = Consumer::builder(config)
+        .build(Unruly::default())
+        .err()
+        .context("built")?;
+    ensure!(
+        error.to_string().contains("dlq.max_message_bytes"),
+        "{error}"
+    );
+    Ok(())
+}
