@@ -74,7 +74,9 @@ fn default_listen() -> SocketAddr {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
-    /// Topic names, or patterns starting with `^`.
+    /// Topic names, or patterns starting with `^` (Rust `regex` syntax).
+    /// A pattern never matches the route's own DLQ topics (names that fit
+    /// `dlq_topic`) nor `__` internal topics.
     pub topics: Vec<String>,
     /// Defaults to `sluice-bridge.<name>`.
     pub group_id: Option<String>,
@@ -88,6 +90,9 @@ pub struct RouteConfig {
     /// are always sent one after the other).
     #[serde(default = "default_in_flight")]
     pub max_in_flight_per_partition: usize,
+    /// Records whose value is larger are dead-lettered with class
+    /// `oversize_record` without a call to AWS. Defaults to 1 MiB.
+    pub max_record_bytes: Option<usize>,
     pub eventbridge: Option<EventBridgeRoute>,
     pub sqs: Option<SqsRoute>,
     #[serde(default)]

@@ -142,6 +142,9 @@ impl Bridge {
             );
             consumer_config.max_in_flight_per_partition = route.max_in_flight_per_partition;
             consumer_config.auto_offset_reset = route.auto_offset_reset.clone();
+            if let Some(limit) = route.max_record_bytes {
+                consumer_config.max_record_bytes = limit;
+            }
             if let Some(dlq) = &route.dlq_topic {
                 consumer_config.dlq.topic = dlq.clone();
             }

@@ -16,7 +16,7 @@ use sluice_events::proto::{EmailReceived, EmailValidated};
 use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
 use sluice_producer::{Producer, ProducerConfig};
-use sluice_testkit::{create_topic, free_port};
+use sluice_testkit::{ForeignRecord, Kafkajs, create_topic, free_port};
 
 const EXAMPLE: &str = include_str!("../bridge.example.toml");
 
@@ -96,12 +96,32 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
     producer_config.source = SOURCE.to_owned();
     let producer = Producer::builder(producer_config).build()?;
     let received = 40;
-    let validated = 15;
+    // 15 from sluice's producer, then one from a foreign client with a
+    // header name that is not UTF-8, then one more from sluice's.
+    let validated = 17;
     for sequence in 0..received {
         producer.send(common::event(sequence, 5)).await?;
     }
     let mut validated_values = Vec::new();
-    for sequence in 0..validated {
+    for sequence in 0..validated - 1 {
+        if sequence == validated - 2 {
+            let hostile = ForeignRecord {
+                partition: 0,
+                key: Some(vec![0xff, 0x00]),
+                value: Some(b"\x00\xff not an event".to_vec()),
+                headers: vec![
+                    (b"\xff\xfe-name".to_vec(), Some(b"\x00\xff".to_vec())),
+                    (
+                        b"ce_type".to_vec(),
+                        Some(EmailValidated::EVENT_TYPE.as_bytes().to_vec()),
+                    ),
+                ],
+            };
+            Kafkajs::new()?
+                .produce(&bootstrap, "email.validated", &[hostile.clone()])
+                .await?;
+            validated_values.extend(hostile.value);
+        }
         let event = samples::proto_email_validated(&Seed {
             sequence,
             ..Seed::default()
