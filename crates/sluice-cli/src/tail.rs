@@ -218,4 +218,41 @@ mod tests {
             format!("{} ms since the epoch", i64::MIN)
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any record a broker can hand over is described, never a panic.
+        #[test]
+        fn any_record_is_described(
+            key in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)),
+            value in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128)),
+            names in proptest::collection::vec(proptest::collection::vec(1u8..=255, 0..10), 0..6),
+            header_value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16),
+            timestamp in proptest::prelude::any::<i64>(),
+            offset in proptest::prelude::any::<i64>(),
+        ) {
+            let mut list = rdkafka::message::OwnedHeaders::new();
+            for name in names.iter().chain([b"ce_type".to_vec(), b"ce_time".to_vec()].iter()) {
+                list = sluice_kafka::headers::insert(list, name, Some(&header_value));
+            }
+            let mut value = value;
+            if let Some(v) = value.as_mut() && v.len() > 5 {
+                v[0] = 0;
+            }
+            let record = rdkafka::message::OwnedMessage::new(
+                value,
+                key,
+                "t".to_owned(),
+                rdkafka::Timestamp::CreateTime(timestamp),
+                0,
+                offset,
+                Some(list),
+            );
+            let registry = sluice_events::registry();
+            let described = describe(registry, &record);
+            proptest::prop_assert!(described.is_object());
+            let _ = headers(&record);
+        }
+    }
 }
