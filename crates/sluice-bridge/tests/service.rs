@@ -118,7 +118,11 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
                 ],
             };
             Kafkajs::new()?
-                .produce(&bootstrap, "email.validated", &[hostile.clone()])
+                .produce(
+                    &bootstrap,
+                    "email.validated",
+                    std::slice::from_ref(&hostile),
+                )
                 .await?;
             validated_values.extend(hostile.value);
         }

@@ -65,10 +65,7 @@ where
     M: rdkafka::Message,
     M::Headers: AsRawHeaders,
 {
-    message
-        .headers()
-        .into_iter()
-        .flat_map(|headers| read(headers))
+    message.headers().into_iter().flat_map(read)
 }
 
 /// Adds a header whose name is any bytes.
