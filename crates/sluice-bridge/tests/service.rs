@@ -167,8 +167,12 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
         ensure!(metrics.contains(&line), "no `{line}` in\n{metrics}");
     }
     ensure!(
-        metrics.contains("sluice_consumer_handled_total{topic=\"email.received\"}"),
-        "consumer metrics of the routes"
+        metrics.contains(
+            "sluice_consumer_handled_total{topic=\"email.received\",group=\"sluice-bridge.emails-to-bus\"}"
+        ) && metrics.contains(
+            "sluice_consumer_handled_total{topic=\"email.received\",group=\"sluice-bridge.received-to-archiver\"}"
+        ),
+        "consumer metrics of each route's group:\n{metrics}"
     );
 
     // SIGTERM: a graceful stop with a zero exit status.

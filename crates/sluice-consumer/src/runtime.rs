@@ -80,7 +80,7 @@ impl ConsumerBuilder {
             .create_with_context(TokenContext::new(oauth.clone()))
             .map_err(ConsumerError::Client)?;
         let group: Arc<str> = Arc::from(config.group_id.as_str());
-        let status = ConsumerStatus::default();
+        let status = ConsumerStatus::new(Arc::clone(&group));
         let env = Arc::new(WorkerEnv {
             status: status.clone(),
             handler,
@@ -254,6 +254,10 @@ const MAX_BATCH: usize = 256;
 /// How often paused partitions are checked for resumption.
 const FLOW_CHECK: Duration = Duration::from_millis(10);
 
+/// How often the lag, in-flight and assignment gauges are set (well within
+/// the Prometheus recorder's idle timeout for gauges).
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long a topic listing for pattern matching may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -321,6 +325,7 @@ fn poll_loop<H: RecordHandler>(
     let context = client.context();
     let mut last_refresh = Instant::now();
     let mut last_commit = Instant::now();
+    let mut last_metrics = Instant::now();
     let mut last_flow_check = Instant::now();
     let mut since_clock_read = 0usize;
     while !stop.load(Ordering::Acquire) {
@@ -359,8 +364,11 @@ fn poll_loop<H: RecordHandler>(
             let urgent = context.flow_control(client);
             if urgent || last_commit.elapsed() >= commit_interval {
                 context.commit(client, CommitMode::Async);
-                context.status.publish_metrics();
                 last_commit = Instant::now();
+            }
+            if last_metrics.elapsed() >= METRICS_INTERVAL {
+                context.status.publish_metrics();
+                last_metrics = Instant::now();
             }
             if last_refresh.elapsed() >= topics.refresh {
                 topics.refresh(client);
@@ -482,7 +490,7 @@ impl<H: RecordHandler> PollContext<H> {
         let task = self.runtime.spawn(worker::run(
             Arc::clone(&self.env),
             Arc::clone(&state),
-            Arc::new(worker::PartitionMetrics::new(topic)),
+            Arc::new(worker::PartitionMetrics::new(topic, &self.env.group)),
             receiver,
         ));
         self.status
@@ -748,6 +756,13 @@ impl<H: RecordHandler> ClientContext for PollContext<H> {
                     state
                         .high_watermark
                         .store(stats.hi_offset, Ordering::Relaxed);
+                    // librdkafka reports -1001 (invalid) before a commit.
+                    state
+                        .group_committed
+                        .store(stats.committed_offset.max(-1), Ordering::Relaxed);
+                    state
+                        .low_watermark
+                        .store(stats.lo_offset.max(-1), Ordering::Relaxed);
                 }
             }
         }
@@ -847,6 +862,8 @@ pub struct PartitionLag {
 /// Assignment, readiness and lag of a running [`Consumer`].
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerStatus {
+    /// The consumer group, a label of every metric.
+    group: Arc<str>,
     partitions: Arc<Mutex<PartitionStates>>,
     /// Why the consumer cannot go on, once it cannot.
     failure: Arc<Mutex<Option<String>>>,
@@ -881,6 +898,13 @@ impl Drop for DlqBlockedGuard {
 type PartitionStates = BTreeMap<(String, i32), Arc<PartitionState>>;
 
 impl ConsumerStatus {
+    fn new(group: Arc<str>) -> Self {
+        Self {
+            group,
+            ..Self::default()
+        }
+    }
+
     fn partitions(&self) -> MutexGuard<'_, PartitionStates> {
         self.partitions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -920,11 +944,14 @@ impl ConsumerStatus {
     }
 
     /// Sets the lag, in-flight and assignment gauges (the poll thread calls
-    /// this at every periodic commit).
+    /// this every second; gauges of partitions no longer owned are not set
+    /// again and leave the Prometheus output after its idle timeout).
     pub(crate) fn publish_metrics(&self) {
         use sluice_telemetry::metrics as names;
         let lag = self.lag();
-        metrics::gauge!(names::CONSUMER_ASSIGNED_PARTITIONS).set(lag.len() as f64);
+        let group = self.group.to_string();
+        metrics::gauge!(names::CONSUMER_ASSIGNED_PARTITIONS, "group" => group.clone())
+            .set(lag.len() as f64);
         let in_flight: Vec<(String, i32, u64)> = self
             .partitions()
             .iter()
@@ -938,6 +965,7 @@ impl ConsumerStatus {
             let labels = [
                 ("topic", l.topic.clone()),
                 ("partition", l.partition.to_string()),
+                ("group", group.clone()),
             ];
             if let Some(records) = l.records {
                 metrics::gauge!(names::CONSUMER_LAG_RECORDS, &labels).set(records as f64);
@@ -945,7 +973,11 @@ impl ConsumerStatus {
             metrics::gauge!(names::CONSUMER_LAG_SECONDS, &labels).set(l.millis as f64 / 1000.0);
         }
         for (topic, partition, n) in in_flight {
-            let labels = [("topic", topic), ("partition", partition.to_string())];
+            let labels = [
+                ("topic", topic),
+                ("partition", partition.to_string()),
+                ("group", group.clone()),
+            ];
             metrics::gauge!(names::CONSUMER_IN_FLIGHT, &labels).set(n as f64);
         }
     }
@@ -959,9 +991,17 @@ impl ConsumerStatus {
         self.partitions()
             .iter()
             .map(|((topic, partition), state)| {
-                let position = known(state.committable.load(Ordering::Acquire));
+                // What this member finished, else what the group committed
+                // (an idle partition is not behind by its whole size), else
+                // the partition's start.
+                let position = known(state.committable.load(Ordering::Acquire))
+                    .or_else(|| known(state.group_committed.load(Ordering::Relaxed)))
+                    .or_else(|| known(state.low_watermark.load(Ordering::Relaxed)));
                 let high_watermark = known(state.high_watermark.load(Ordering::Relaxed));
-                let records = high_watermark.map(|hw| (hw - position.unwrap_or(0)).max(0));
+                let records = match (high_watermark, position) {
+                    (Some(hw), Some(position)) => Some(hw.saturating_sub(position).max(0)),
+                    _ => None,
+                };
                 let oldest = known(state.oldest_pending_ms.load(Ordering::Relaxed));
                 let newest = known(state.newest_received_ms.load(Ordering::Relaxed));
                 let since = match (oldest, records) {

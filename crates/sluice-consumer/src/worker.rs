@@ -35,6 +35,12 @@ pub(crate) struct PartitionState {
     pub(crate) received: AtomicU64,
     /// The partition's high watermark from the client's statistics, or -1.
     pub(crate) high_watermark: AtomicI64,
+    /// The group's committed offset from the client's statistics, or -1:
+    /// the position of a partition on which nothing finished yet.
+    pub(crate) group_committed: AtomicI64,
+    /// The partition's low watermark from the client's statistics, or -1:
+    /// where a group without commits starts (`earliest`).
+    pub(crate) low_watermark: AtomicI64,
     /// Timestamp of the oldest record not yet committable, or -1.
     pub(crate) oldest_pending_ms: AtomicI64,
     /// Timestamp of the newest record received, or -1.
@@ -48,15 +54,18 @@ impl Default for PartitionState {
             finished: AtomicU64::new(0),
             received: AtomicU64::new(0),
             high_watermark: AtomicI64::new(-1),
+            group_committed: AtomicI64::new(-1),
+            low_watermark: AtomicI64::new(-1),
             oldest_pending_ms: AtomicI64::new(-1),
             newest_received_ms: AtomicI64::new(-1),
         }
     }
 }
 
-/// Metric handles of one partition's topic, looked up once.
+/// Metric handles of one partition's topic and group, looked up once.
 pub(crate) struct PartitionMetrics {
     topic: String,
+    group: String,
     received: Counter,
     handled: Counter,
     retries: Counter,
@@ -65,15 +74,16 @@ pub(crate) struct PartitionMetrics {
 }
 
 impl PartitionMetrics {
-    pub(crate) fn new(topic: &str) -> Self {
-        let label = || topic.to_owned();
+    pub(crate) fn new(topic: &str, group: &str) -> Self {
+        let labels = [("topic", topic.to_owned()), ("group", group.to_owned())];
         Self {
             topic: topic.to_owned(),
-            received: metrics::counter!(names::CONSUMER_RECEIVED, "topic" => label()),
-            handled: metrics::counter!(names::CONSUMER_HANDLED, "topic" => label()),
-            retries: metrics::counter!(names::CONSUMER_RETRIES, "topic" => label()),
-            handler_duration: metrics::histogram!(names::CONSUMER_HANDLER_DURATION, "topic" => label()),
-            end_to_end: metrics::histogram!(names::CONSUMER_END_TO_END, "topic" => label()),
+            group: group.to_owned(),
+            received: metrics::counter!(names::CONSUMER_RECEIVED, &labels),
+            handled: metrics::counter!(names::CONSUMER_HANDLED, &labels),
+            retries: metrics::counter!(names::CONSUMER_RETRIES, &labels),
+            handler_duration: metrics::histogram!(names::CONSUMER_HANDLER_DURATION, &labels),
+            end_to_end: metrics::histogram!(names::CONSUMER_END_TO_END, &labels),
         }
     }
 
@@ -81,6 +91,7 @@ impl PartitionMetrics {
         metrics::counter!(
             names::CONSUMER_HANDLER_ERRORS,
             "topic" => self.topic.clone(),
+            "group" => self.group.clone(),
             "class" => class.to_owned()
         )
         .increment(1);
@@ -90,6 +101,7 @@ impl PartitionMetrics {
         metrics::counter!(
             names::CONSUMER_DLQ_ERRORS,
             "topic" => self.topic.clone(),
+            "group" => self.group.clone(),
             "class" => class.to_owned()
         )
         .increment(1);
@@ -99,6 +111,7 @@ impl PartitionMetrics {
         metrics::counter!(
             names::CONSUMER_DEAD_LETTERED,
             "topic" => self.topic.clone(),
+            "group" => self.group.clone(),
             "class" => class.to_owned()
         )
         .increment(1);

@@ -106,7 +106,11 @@ async fn metrics_count_the_workload_and_ready_follows_assignment() -> anyhow::Re
             "sluice_consumer_dead_lettered_total",
             &["topic=\"metered\""],
         );
-        let lag = sample(&text, "sluice_consumer_lag_records", &["topic=\"metered\""]);
+        let lag = sample(
+            &text,
+            "sluice_consumer_lag_records",
+            &["topic=\"metered\"", "group=\"metered\""],
+        );
         if handled == Some(54.0) && dead == Some(6.0) && lag == Some(0.0) {
             break;
         }
@@ -155,7 +159,11 @@ async fn metrics_count_the_workload_and_ready_follows_assignment() -> anyhow::Re
         &["topic=\"metered\"", "class=\"handler_retriable\""],
         6.0,
     )?;
-    expect("sluice_consumer_assigned_partitions", &[], 2.0)?;
+    expect(
+        "sluice_consumer_assigned_partitions",
+        &["group=\"metered\""],
+        2.0,
+    )?;
     for quantile in ["0.5", "0.95", "0.99"] {
         let label = format!("quantile=\"{quantile}\"");
         ensure!(

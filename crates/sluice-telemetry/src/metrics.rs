@@ -55,6 +55,12 @@ pub const BRIDGE_CALLS: &str = "sluice_bridge_calls_total";
 /// One batch call to AWS. Labels: `route`.
 pub const BRIDGE_CALL_DURATION: &str = "sluice_bridge_call_duration_seconds";
 
+/// A gauge not set for this long leaves the Prometheus output: the
+/// consumer sets its partitions' gauges every second, so a revoked
+/// partition's lag and in-flight gauges disappear instead of staying at
+/// their last value.
+pub const GAUGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Quantiles rendered for every histogram.
 pub const QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
 
@@ -70,6 +76,10 @@ pub fn prometheus() -> Result<&'static PrometheusHandle, String> {
             let handle = PrometheusBuilder::new()
                 .set_quantiles(QUANTILES)
                 .map_err(|e| e.to_string())?
+                .idle_timeout(
+                    metrics_util::MetricKindMask::GAUGE,
+                    Some(GAUGE_IDLE_TIMEOUT),
+                )
                 .install_recorder()
                 .map_err(|e| e.to_string())?;
             describe();
