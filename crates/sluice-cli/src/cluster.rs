@@ -169,18 +169,13 @@ impl Cluster {
 pub(crate) enum End {
     /// Keep reading new records.
     Follow,
+    /// Stop at the end each partition has when the reader gets there
+    /// (librdkafka's partition EOF, which comes from the fetch responses:
+    /// Tansu 0.6 answers ListOffsets with a wrong end, so the ends are not
+    /// captured up front).
+    Now,
     /// Stop before these offsets (or at the end, if that comes first).
     Before(BTreeMap<i32, i64>),
-}
-
-impl End {
-    /// Stop at the ends the partitions had when the command started (the
-    /// high watermarks in `marks`): records written meanwhile — the
-    /// command's own output among them, when it writes to the topic it
-    /// reads — are not read.
-    pub(crate) fn at_start(marks: &BTreeMap<i32, (i64, i64)>) -> Self {
-        End::Before(marks.iter().map(|(p, (_, high))| (*p, *high)).collect())
-    }
 }
 
 /// Where a read starts, per partition, and where it stops.
@@ -195,7 +190,8 @@ impl Span {
     pub(crate) fn estimate(&self, marks: &BTreeMap<i32, (i64, i64)>) -> Option<u64> {
         let stop = |p: &i32| match &self.end {
             End::Follow => None,
-            End::Before(stop) => stop.get(p).or(marks.get(p).map(|m| &m.1)).copied(),
+            End::Now => marks.get(p).map(|m| m.1),
+            End::Before(stop) => stop.get(p).copied(),
         };
         self.start
             .iter()
@@ -224,7 +220,7 @@ pub(crate) fn read(
     for (&p, &start) in &span.start {
         let stop = match &span.end {
             End::Before(stop) => stop.get(&p).copied(),
-            End::Follow => None,
+            End::Follow | End::Now => None,
         };
         if stop.is_some_and(|stop| stop <= start) {
             continue;
@@ -331,17 +327,26 @@ pub(crate) fn wait_deliveries(
     topic: &str,
 ) -> anyhow::Result<()> {
     for delivery in pending.drain(..) {
-        let result = ctx
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(60), delivery).await });
-        match result {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err((e, _)))) => anyhow::bail!("a record was not delivered to {topic}: {e}"),
-            Ok(Err(_)) => anyhow::bail!("the producer stopped before a delivery to {topic}"),
-            Err(_) => anyhow::bail!("no delivery report from {topic} within 60 s"),
-        }
+        wait_delivery(ctx, delivery, topic)?;
     }
     Ok(())
+}
+
+/// Waits for one delivery to `topic`: where the record landed.
+pub(crate) fn wait_delivery(
+    ctx: &Ctx,
+    delivery: DeliveryFuture,
+    topic: &str,
+) -> anyhow::Result<(i32, i64)> {
+    let result = ctx
+        .runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(60), delivery).await });
+    match result {
+        Ok(Ok(Ok(delivered))) => Ok((delivered.partition, delivered.offset)),
+        Ok(Ok(Err((e, _)))) => anyhow::bail!("a record was not delivered to {topic}: {e}"),
+        Ok(Err(_)) => anyhow::bail!("the producer stopped before a delivery to {topic}"),
+        Err(_) => anyhow::bail!("no delivery report from {topic} within 60 s"),
+    }
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ fn everything(cluster: &Cluster, reader: &Reader, topic: &str) -> anyhow::Result
     let marks = cluster.watermarks(reader, topic, &partitions)?;
     Ok(Span {
         start: marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
-        end: End::at_start(&marks),
+        end: End::Now,
     })
 }
 
@@ -355,7 +355,7 @@ fn redrive(
         .collect();
     let span = Span {
         start,
-        end: End::at_start(&marks),
+        end: End::Now,
     };
     let producer = cluster.producer()?;
     let progress = bar(

@@ -1,6 +1,10 @@
 //! `sluice replay`: copy records from one topic to another (or back to the
 //! same one) by time range and filters, at a controlled rate.
 
+use std::collections::HashSet;
+
+use rdkafka::Message as _;
+
 use crate::cluster::{self, End, Flow, Span};
 use crate::filter::Filter;
 use crate::progress::{Pacer, bar};
@@ -57,7 +61,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         Some(at) => {
             End::Before(cluster.offsets_for_time(&reader, &args.from, &partitions, at, &marks)?)
         }
-        None => End::at_start(&marks),
+        None => End::Now,
     };
     let span = Span { start, end };
     let producer = cluster.producer()?;
@@ -72,7 +76,15 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let mut pacer = Pacer::new(args.rate);
     let mut copied = 0_u64;
     let mut pending = Vec::new();
+    // Into its own topic, the replay reads its copies too: each copy's
+    // delivery is awaited before the next read, so its offset is known and
+    // it is passed over when read; the read then ends at the topic's end.
+    let into_itself = args.from == args.to;
+    let mut own: HashSet<(i32, i64)> = HashSet::new();
     let outcome = cluster::read(ctx, &reader, &args.from, &span, |record| {
+        if own.remove(&(record.partition(), record.offset())) {
+            return Ok(Flow::Continue);
+        }
         progress.inc(1);
         if !args.filter.matches(record) {
             return Ok(Flow::Continue);
@@ -83,9 +95,14 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         pacer.wait();
         let headers = cluster::headers_where(record, |_| true);
-        pending.push(cluster::resend(&producer, record, &args.to, headers)?);
-        if pending.len() >= 1000 {
-            cluster::wait_deliveries(ctx, &mut pending, &args.to)?;
+        let delivery = cluster::resend(&producer, record, &args.to, headers)?;
+        if into_itself {
+            own.insert(cluster::wait_delivery(ctx, delivery, &args.to)?);
+        } else {
+            pending.push(delivery);
+            if pending.len() >= 1000 {
+                cluster::wait_deliveries(ctx, &mut pending, &args.to)?;
+            }
         }
         Ok(Flow::Continue)
     })?;

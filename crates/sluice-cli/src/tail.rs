@@ -60,11 +60,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         None => marks.iter().map(|(p, (low, _))| (*p, *low)).collect(),
     };
-    let end = if args.follow {
-        End::Follow
-    } else {
-        End::at_start(&marks)
-    };
+    let end = if args.follow { End::Follow } else { End::Now };
     let span = Span { start, end };
     let mut printed = 0;
     let mut out = std::io::stdout().lock();

@@ -135,7 +135,7 @@ async fn replay_into_its_own_topic_finishes_and_copies_each_record_once() -> any
         format!(
             "[kafka]\nbootstrap_servers = \"{brokers}\"\n\
              [kafka.properties]\n\"max.partition.fetch.bytes\" = \"64\"\n\
-             \"queued.min.messages\" = \"1\"\n\"fetch.wait.max.ms\" = \"10\"\n"
+             \"queued.min.messages\" = \"1\"\n\"fetch.wait.max.ms\" = \"10\"\n\"fetch.queue.backoff.ms\" = \"10\"\n"
         ),
     )?;
     let config = config.to_string_lossy();
