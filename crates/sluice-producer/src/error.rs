@@ -27,6 +27,12 @@ pub enum SendErrorKind {
     Broker,
     /// The producer was shut down.
     Closed,
+    /// Not sent by [`send_all`](crate::Producer::send_all): an earlier event
+    /// with the same key failed, and this one must not overtake it.
+    KeyBlocked,
+    /// The client can never send again (librdkafka's fatal error, such as a
+    /// fenced idempotent producer); create a new producer.
+    Fatal,
 }
 
 impl SendErrorKind {
@@ -41,19 +47,27 @@ impl SendErrorKind {
             SendErrorKind::Unavailable => "unavailable",
             SendErrorKind::Broker => "broker",
             SendErrorKind::Closed => "closed",
+            SendErrorKind::KeyBlocked => "key_blocked",
+            SendErrorKind::Fatal => "fatal",
         }
     }
 
-    /// Whether sending the same event again later may succeed.
+    /// Whether sending the same event again later may succeed. `Broker`
+    /// errors are retriable unless librdkafka says otherwise (see
+    /// [`SendError::is_retriable`]).
     pub fn is_retriable(self) -> bool {
         matches!(
             self,
-            SendErrorKind::TimedOut | SendErrorKind::Unavailable | SendErrorKind::Broker
+            SendErrorKind::TimedOut
+                | SendErrorKind::Unavailable
+                | SendErrorKind::Broker
+                | SendErrorKind::KeyBlocked
         )
     }
 
     pub(crate) fn of(error: &KafkaError) -> Self {
         match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Fatal) => SendErrorKind::Fatal,
             Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
                 SendErrorKind::RecordTooLarge
             }

@@ -77,6 +77,9 @@ struct Circuit {
     is_open: AtomicBool,
     /// When the circuit opened or last let a probe through; `None` = closed.
     open: Mutex<Option<Instant>>,
+    /// Set for good when librdkafka raises a fatal error: no send can
+    /// succeed any more, so none is let through, not even as a probe.
+    fatal: AtomicBool,
 }
 
 impl Circuit {
@@ -86,7 +89,16 @@ impl Circuit {
             probe_interval,
             is_open: AtomicBool::new(false),
             open: Mutex::new(None),
+            fatal: AtomicBool::new(false),
         }
+    }
+
+    fn set_fatal(&self) {
+        self.fatal.store(true, Ordering::Release);
+    }
+
+    fn is_fatal(&self) -> bool {
+        self.fatal.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
@@ -146,8 +158,10 @@ impl ClientContext for DeliveryContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.circuit.open();
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => self.circuit.open(),
+            Some(RDKafkaErrorCode::Fatal) => self.circuit.set_fatal(),
+            _ => {}
         }
         // What rdkafka's default `error` does.
         log::error!("librdkafka: {error}: {reason}");
@@ -435,6 +449,13 @@ impl Producer {
         self.inner.circuit.is_open()
     }
 
+    /// True once librdkafka raised a fatal error (a fenced idempotent
+    /// producer, for one): every send fails with [`SendErrorKind::Fatal`]
+    /// from then on; create a new producer.
+    pub fn is_fatal(&self) -> bool {
+        self.inner.circuit.is_fatal()
+    }
+
     /// Bytes of records enqueued and not yet acknowledged.
     pub fn buffered_bytes(&self) -> usize {
         self.inner
@@ -533,6 +554,18 @@ impl Producer {
         if self.inner.closed.load(Ordering::Acquire) {
             return fail(SendErrorKind::Closed, "the producer is shut down".into());
         }
+        if self.inner.circuit.is_fatal() {
+            let reason = self
+                .inner
+                .client
+                .client()
+                .fatal_error()
+                .map_or_else(String::new, |(code, reason)| format!("{code:?}: {reason}"));
+            return fail(
+                SendErrorKind::Fatal,
+                format!("the producer hit a fatal error and cannot send again ({reason})"),
+            );
+        }
         if !self.inner.circuit.admit() {
             return fail(
                 SendErrorKind::Unavailable,
@@ -583,13 +616,33 @@ impl Producer {
 
     /// Sends every event, keeping their order per key, and returns each
     /// result in the order given.
+    ///
+    /// Once an event fails to be handed over (the circuit is open, the
+    /// buffer is closed, it does not encode), the later events of its key
+    /// are not sent: they fail with [`SendErrorKind::KeyBlocked`], so that a
+    /// probe let through a half-open circuit never delivers a key's later
+    /// event ahead of an earlier one the caller will retry.
     pub async fn send_all<E: Event>(
         &self,
         events: impl IntoIterator<Item = E>,
     ) -> Vec<Result<Delivered, SendError<E>>> {
         let mut pending = Vec::new();
+        let mut failed_keys: std::collections::HashSet<String> = Default::default();
         for event in events {
-            pending.push(self.enqueue(event).await);
+            if !failed_keys.is_empty() && failed_keys.contains(event.partition_key()) {
+                pending.push(Err(SendError::new(
+                    SendErrorKind::KeyBlocked,
+                    E::EVENT_TYPE,
+                    "an earlier event with this key was not sent; this one waits for it".into(),
+                    event,
+                )));
+                continue;
+            }
+            let handed = self.enqueue(event).await;
+            if let Err(error) = &handed {
+                failed_keys.insert(error.event().partition_key().to_owned());
+            }
+            pending.push(handed);
         }
         let mut results = Vec::with_capacity(pending.len());
         for p in pending {

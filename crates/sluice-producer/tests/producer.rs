@@ -164,7 +164,7 @@ async fn unreachable_cluster_hands_events_back_fails_fast_then_recovers() -> any
         ensure!(
             matches!(
                 err.kind(),
-                SendErrorKind::TimedOut | SendErrorKind::Unavailable
+                SendErrorKind::TimedOut | SendErrorKind::Unavailable | SendErrorKind::KeyBlocked
             ),
             "{err}"
         );
@@ -197,6 +197,27 @@ async fn unreachable_cluster_hands_events_back_fails_fast_then_recovers() -> any
         fast.elapsed()
     );
     ensure!(sequence(err.event()) == 50);
+
+    // A key whose event failed fast keeps its order: send_all does not let
+    // a later event of that key through, even when a probe would be.
+    let results = producer
+        .send_all([
+            event(60, "email-1"),
+            event(61, "email-2"),
+            event(62, "email-1"),
+        ])
+        .await;
+    let kinds: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.kind()))
+        .collect();
+    if kinds[0] == Some(SendErrorKind::Unavailable) {
+        ensure!(kinds[2] == Some(SendErrorKind::KeyBlocked), "{kinds:?}");
+    }
+    ensure!(kinds.iter().all(Option::is_some), "{kinds:?}");
+    let blocked = results.into_iter().nth(2).context("three results")?;
+    let blocked = blocked.err().context("the third send failed")?;
+    ensure!(blocked.is_retriable() && sequence(blocked.event()) == 62);
     if let Ok(probe) = probe {
         let err = probe
             .wait()
