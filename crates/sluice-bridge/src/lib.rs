@@ -76,6 +76,18 @@ impl BridgeStatus {
 
 impl sluice_telemetry::http::Readiness for BridgeStatus {
     fn ready(&self) -> Result<(), String> {
+        // A route that cannot go on, or whose dead letters cannot be
+        // written, says why; otherwise the routes still waiting for
+        // partitions are named.
+        let troubles: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(_, status)| status.is_ready())
+            .filter_map(|(name, status)| status.ready().err().map(|why| format!("{name}: {why}")))
+            .collect();
+        if !troubles.is_empty() {
+            return Err(troubles.join("; "));
+        }
         match self.not_ready().as_slice() {
             [] => Ok(()),
             waiting => Err(format!("no partitions yet for {}", waiting.join(", "))),

@@ -432,7 +432,7 @@ async fn dead_letter<H: RecordHandler>(
                 // Not committed until the DLQ has it: keep trying, with a
                 // bounded backoff, readiness red meanwhile, logged once a
                 // minute.
-                metrics.dlq_error(&format!("{:?}", error.rdkafka_error_code()));
+                metrics.dlq_error(&dlq_error_class(&error));
                 if let Some(reason) = env.dead_letters.fatal_error() {
                     env.status.fail(reason);
                 }
@@ -456,6 +456,26 @@ async fn dead_letter<H: RecordHandler>(
     }
 }
 
+/// The `class` label of a failed DLQ write: librdkafka's error code, in
+/// snake case (`msg_timed_out`, `topic_authorization_failed`, ...).
+fn dlq_error_class(error: &rdkafka::error::KafkaError) -> String {
+    let Some(code) = error.rdkafka_error_code() else {
+        return "client".to_owned();
+    };
+    let mut class = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                class.push('_');
+            }
+            class.push(c.to_ascii_lowercase());
+        } else {
+            class.push(c);
+        }
+    }
+    class
+}
+
 /// How often a dead letter that cannot be written is logged again.
 const DLQ_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -466,4 +486,21 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(non-string panic payload)");
     format!("handler panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn dlq_error_classes_are_snake_case_codes() {
+        let error = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        assert_eq!(dlq_error_class(&error), "message_timed_out");
+        let error = KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed);
+        assert_eq!(dlq_error_class(&error), "topic_authorization_failed");
+        assert_eq!(dlq_error_class(&KafkaError::Canceled), "client");
+    }
 }
