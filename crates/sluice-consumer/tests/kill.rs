@@ -1,6 +1,8 @@
 //! The kill test: a consumer process is SIGKILLed at random moments while it
-//! works through 100 000 sequenced events, and restarted each time.
-//! Afterwards every event was handled at least once, and the duplicates are
+//! works through 100 000 sequenced events, and restarted each time. 1 % of
+//! the events fail for good and 2 % fail once, so kills land among retries
+//! and DLQ writes too. Afterwards every event was handled at least once or
+//! is in the DLQ, no poison event was handled, and the duplicates are
 //! bounded by what the runtime lets run ahead of its commits.
 //!
 //! The consumer is this test binary run again as a child process, with
@@ -29,13 +31,30 @@ const PARTITIONS: i32 = 6;
 const WINDOW: usize = 500;
 const KILLS: usize = 5;
 
+/// Events that always fail, and so go to the DLQ.
+fn poison(sequence: u64) -> bool {
+    sequence % 100 == 7
+}
+
+/// Events whose first attempt fails (retried in place).
+fn flaky(sequence: u64) -> bool {
+    sequence % 50 == 3
+}
+
 /// Appends each handled event's sequence number to the log file; a line
 /// written before SIGKILL survives it (it is in the kernel's page cache).
 struct Append(Mutex<std::fs::File>);
 
 impl Handler<EmailReceived> for Append {
-    async fn handle(&self, event: EmailReceived, _: &Context) -> Result<(), HandlerError> {
-        let line = format!("{}\n", common::sequence(&event));
+    async fn handle(&self, event: EmailReceived, ctx: &Context) -> Result<(), HandlerError> {
+        let sequence = common::sequence(&event);
+        if poison(sequence) {
+            return Err(HandlerError::permanent(format!("poison {sequence}")));
+        }
+        if flaky(sequence) && ctx.attempt() == 1 {
+            return Err(HandlerError::retriable(format!("flaky {sequence}")));
+        }
+        let line = format!("{sequence}\n");
         let mut file = self.0.lock().unwrap();
         file.write_all(line.as_bytes())
             .map_err(HandlerError::retriable)
@@ -101,7 +120,9 @@ async fn a_consumer_killed_five_times_loses_nothing() -> anyhow::Result<()> {
     let broker = TestBroker::start(BrokerKind::Mock).await?;
     let bootstrap = broker.bootstrap_servers();
     broker.create_topic("sequenced", PARTITIONS).await?;
+    broker.create_topic("sequenced.dlq", 1).await?;
     let total = 100_000u64;
+    let healthy = (0..total).filter(|s| !poison(*s)).count();
     common::produce(&bootstrap, "sequenced", 0..total).await?;
 
     let dir = tempfile::tempdir()?;
@@ -123,8 +144,8 @@ async fn a_consumer_killed_five_times_loses_nothing() -> anyhow::Result<()> {
         child.wait()?;
         kills += 1;
         let unique = handled(&log)?.into_iter().collect::<HashSet<_>>().len();
-        eprintln!("kill {kills}: {unique} of {total} handled");
-        if unique as u64 == total {
+        eprintln!("kill {kills}: {unique} of {healthy} handled");
+        if unique == healthy {
             break;
         }
     }
@@ -137,7 +158,7 @@ async fn a_consumer_killed_five_times_loses_nothing() -> anyhow::Result<()> {
     let finished = loop {
         let lines = handled(&log)?;
         let unique: HashSet<u64> = lines.iter().copied().collect();
-        if unique.len() as u64 == total || Instant::now() > deadline {
+        if unique.len() == healthy || Instant::now() > deadline {
             break lines;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -147,7 +168,7 @@ async fn a_consumer_killed_five_times_loses_nothing() -> anyhow::Result<()> {
 
     let unique: HashSet<u64> = finished.iter().copied().collect();
     let lost: Vec<u64> = (0..total)
-        .filter(|s| !unique.contains(s))
+        .filter(|s| !poison(*s) && !unique.contains(s))
         .take(10)
         .collect();
     ensure!(
@@ -155,8 +176,43 @@ async fn a_consumer_killed_five_times_loses_nothing() -> anyhow::Result<()> {
         "events never handled, such as {lost:?}; children's stderr:\n{}",
         std::fs::read_to_string(&stderr).unwrap_or_default()
     );
-    ensure!(finished.iter().all(|&s| s < total));
-    let duplicates = finished.len() - unique.len();
+    ensure!(finished.iter().all(|&s| s < total && !poison(s)));
+    // Every poison event is in the DLQ (some more than once: a kill after
+    // the DLQ write and before the commit writes it again).
+    let dead_letters = {
+        let counter: rdkafka::consumer::BaseConsumer = sluice_kafka::KafkaConfig::new(&bootstrap)
+            .client_config()
+            .create()?;
+        let (low, high) = rdkafka::consumer::Consumer::fetch_watermarks(
+            &counter,
+            "sequenced.dlq",
+            0,
+            Duration::from_secs(10),
+        )?;
+        usize::try_from(high - low)?
+    };
+    let bootstrap_dlq = bootstrap.clone();
+    let dead = tokio::task::spawn_blocking(move || {
+        common::read_topic(&bootstrap_dlq, "sequenced.dlq", dead_letters)
+    })
+    .await??;
+    let in_dlq: HashSet<u64> = dead
+        .iter()
+        .map(|r| {
+            let value = rdkafka::Message::payload(r).context("a dead letter without a value")?;
+            let event: EmailReceived = sluice_core::Deserializer::new(registry()).decode(value)?;
+            Ok(common::sequence(&event))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let poisoned: HashSet<u64> = (0..total).filter(|s| poison(*s)).collect();
+    ensure!(
+        in_dlq == poisoned,
+        "{} poison events in the DLQ of {}; {} others",
+        in_dlq.intersection(&poisoned).count(),
+        poisoned.len(),
+        in_dlq.difference(&poisoned).count()
+    );
+    let duplicates = finished.len() - unique.len() + (dead.len() - in_dlq.len());
     // Per kill, at most WINDOW records per partition were read and not
     // committed, plus those of a commit sent but not yet acknowledged.
     let bound = KILLS * PARTITIONS as usize * 2 * WINDOW;

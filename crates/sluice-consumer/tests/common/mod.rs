@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use rdkafka::Message as _;
-use rdkafka::message::{Headers as _, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use sluice_consumer::ConsumerConfig;
 use sluice_core::Event;
 use sluice_events::proto::EmailReceived;
@@ -160,10 +160,8 @@ pub use sluice_testkit::read_topic;
 
 /// The value of header `name`, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> anyhow::Result<String> {
-    let headers = record.headers().context("record has no headers")?;
-    let header = headers
-        .iter()
-        .filter(|h| h.key == name)
+    let header = sluice_kafka::headers::of_message(record)
+        .filter(|h| h.name == name.as_bytes())
         .last()
         .with_context(|| format!("no header {name}"))?;
     Ok(String::from_utf8(
@@ -173,7 +171,7 @@ pub fn header(record: &OwnedMessage, name: &str) -> anyhow::Result<String> {
 
 /// How many headers named `name` the record has.
 pub fn header_count(record: &OwnedMessage, name: &str) -> usize {
-    record
-        .headers()
-        .map_or(0, |h| h.iter().filter(|h| h.key == name).count())
+    sluice_kafka::headers::of_message(record)
+        .filter(|h| h.name == name.as_bytes())
+        .count()
 }
