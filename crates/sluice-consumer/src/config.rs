@@ -113,6 +113,13 @@ pub struct ConsumerConfig {
     /// make run twice.
     #[serde(default = "default_max_uncommitted")]
     pub max_uncommitted_per_partition: usize,
+    /// Bytes of records read and not yet finished, per partition (each
+    /// record counts its key, value, headers and about 100 bytes of
+    /// bookkeeping); fetching from the partition pauses above it, and
+    /// resumes once half of it is free. A record larger than the limit
+    /// still runs, alone.
+    #[serde(default = "default_max_unfinished_bytes")]
+    pub max_unfinished_bytes_per_partition: usize,
     #[serde(default)]
     pub retry: RetryPolicy,
     #[serde(default)]
@@ -167,6 +174,9 @@ fn default_max_in_flight() -> usize {
 fn default_max_uncommitted() -> usize {
     20_000
 }
+fn default_max_unfinished_bytes() -> usize {
+    32 * 1024 * 1024
+}
 fn default_commit_interval_ms() -> u64 {
     1_000
 }
@@ -201,6 +211,7 @@ impl ConsumerConfig {
             ordering: Ordering::default(),
             max_in_flight_per_partition: default_max_in_flight(),
             max_uncommitted_per_partition: default_max_uncommitted(),
+            max_unfinished_bytes_per_partition: default_max_unfinished_bytes(),
             retry: RetryPolicy::default(),
             dlq: DlqConfig::default(),
             commit_interval_ms: default_commit_interval_ms(),
@@ -227,9 +238,13 @@ impl ConsumerConfig {
         if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
             return fail("topics must name at least one topic, and no empty ones");
         }
-        if self.max_in_flight_per_partition == 0 || self.max_uncommitted_per_partition == 0 {
+        if self.max_in_flight_per_partition == 0
+            || self.max_uncommitted_per_partition == 0
+            || self.max_unfinished_bytes_per_partition == 0
+        {
             return fail(
-                "max_in_flight_per_partition and max_uncommitted_per_partition must be positive",
+                "max_in_flight_per_partition, max_uncommitted_per_partition and \
+                 max_unfinished_bytes_per_partition must be positive",
             );
         }
         if self.pattern_refresh_ms == 0 {

@@ -150,6 +150,12 @@ impl Record {
         &self.topic
     }
 
+    /// The memory this record holds: its buffer and its own fields (the
+    /// runtime's byte bounds count this).
+    pub fn held_bytes(&self) -> u64 {
+        (self.data.len() + std::mem::size_of::<Self>()) as u64
+    }
+
     /// The topic name, shared with the partition's other records.
     pub(crate) fn shared_topic(&self) -> Arc<str> {
         Arc::clone(&self.topic)

@@ -99,6 +99,7 @@ impl ConsumerBuilder {
             status: status.clone(),
             revoke_timeout: Duration::from_millis(config.revoke_timeout_ms),
             max_uncommitted: config.max_uncommitted_per_partition as u64,
+            max_unfinished_bytes: config.max_unfinished_bytes_per_partition as u64,
             oauth,
             closing: AtomicBool::new(false),
         };
@@ -469,6 +470,7 @@ struct PollContext<H> {
     status: ConsumerStatus,
     revoke_timeout: Duration,
     max_uncommitted: u64,
+    max_unfinished_bytes: u64,
     oauth: Option<Arc<dyn TokenProvider>>,
     /// Set when shutdown begins: assignments that still arrive get no
     /// workers.
@@ -573,13 +575,17 @@ impl<H: RecordHandler> PollContext<H> {
             return;
         };
         let count = batch.len() as u64;
+        let bytes: u64 = batch.iter().map(Record::held_bytes).sum();
+        let held = handle.state.held_bytes.load(Ordering::Acquire) + bytes;
         // The topic name is copied only when the partition must pause.
         let pause = (!handle.paused
-            && (handle.received + count).saturating_sub(handle.committed_finished)
-                >= self.max_uncommitted)
+            && ((handle.received + count).saturating_sub(handle.committed_finished)
+                >= self.max_uncommitted
+                || held >= self.max_unfinished_bytes))
             .then(|| first.topic().to_owned());
         if let Some(records) = &handle.records {
             let topic = first.shared_topic();
+            handle.state.held_bytes.fetch_add(bytes, Ordering::AcqRel);
             if records.send(batch).is_ok() {
                 handle.received += count;
             } else {
@@ -619,7 +625,11 @@ impl<H: RecordHandler> PollContext<H> {
                 if uncommitted >= self.max_uncommitted / 2 && finished > handle.committed_finished {
                     urgent = true;
                 }
-                if handle.paused && uncommitted <= self.max_uncommitted / 2 {
+                let held = handle.state.held_bytes.load(Ordering::Acquire);
+                if handle.paused
+                    && uncommitted <= self.max_uncommitted / 2
+                    && held <= self.max_unfinished_bytes / 2
+                {
                     resume.add_partition(topic, partition);
                     handle.paused = false;
                 }

@@ -33,6 +33,10 @@ pub(crate) struct PartitionState {
     pub(crate) finished: AtomicU64,
     /// Records received so far (`received - finished` are in flight).
     pub(crate) received: AtomicU64,
+    /// Bytes of records handed to the worker and not finished yet
+    /// ([`Record::held_bytes`]): the poll thread adds, the worker takes
+    /// away.
+    pub(crate) held_bytes: AtomicU64,
     /// The partition's high watermark from the client's statistics, or -1.
     pub(crate) high_watermark: AtomicI64,
     /// The group's committed offset from the client's statistics, or -1:
@@ -53,6 +57,7 @@ impl Default for PartitionState {
             committable: AtomicI64::new(-1),
             finished: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            held_bytes: AtomicU64::new(0),
             high_watermark: AtomicI64::new(-1),
             group_committed: AtomicI64::new(-1),
             low_watermark: AtomicI64::new(-1),
@@ -177,9 +182,10 @@ pub(crate) async fn run<H: RecordHandler>(
                 // Most handlers finish without waiting: each record runs to
                 // its first await here, and only records that wait are kept.
                 match futures::poll!(work.as_mut()) {
-                    Poll::Ready((key, offset)) => {
+                    Poll::Ready((key, offset, bytes)) => {
                         scheduler.done(key);
                         passed += tracker.finish(offset);
+                        release(&state, bytes);
                     }
                     Poll::Pending => running.push(work),
                 }
@@ -201,18 +207,26 @@ pub(crate) async fn run<H: RecordHandler>(
                             state.newest_received_ms.store(timestamp, Ordering::Relaxed);
                             let key = if env.by_key { key_hash(&record) } else { 0 };
                             scheduler.push(key, Arc::new(record));
+                        } else {
+                            release(&state, record.held_bytes());
                         }
                     }
                 }
                 None => open = false,
             },
-            Some((key, offset)) = running.next(), if !running.is_empty() => {
+            Some((key, offset, bytes)) = running.next(), if !running.is_empty() => {
                 scheduler.done(key);
                 let passed = tracker.finish(offset);
+                release(&state, bytes);
                 publish(&state, &tracker, passed);
             }
         }
     }
+}
+
+/// Tells the poll thread that a record of `bytes` is no longer held.
+fn release(state: &PartitionState, bytes: u64) {
+    state.held_bytes.fetch_sub(bytes, Ordering::AcqRel);
 }
 
 /// Tells the poll thread that `passed` more records are behind the commit
@@ -238,11 +252,13 @@ async fn process<H: RecordHandler>(
     metrics: Arc<PartitionMetrics>,
     key: u64,
     record: Arc<Record>,
-) -> (u64, i64) {
+) -> (u64, i64, u64) {
     let span = record_span(&record, &env.group);
-    handle_record(env, metrics, key, record)
+    let bytes = record.held_bytes();
+    let (key, offset) = handle_record(env, metrics, key, record)
         .instrument(span)
-        .await
+        .await;
+    (key, offset, bytes)
 }
 
 fn record_span(record: &Record, group: &str) -> tracing::Span {

@@ -106,7 +106,10 @@ async fn a_handler_running_past_the_revoke_deadline_is_cancelled() -> anyhow::Re
     let (stop_first, first, first_status) = member("first", Duration::from_secs(60))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !started(&events, "first", 4) {
-        ensure!(tokio::time::Instant::now() < deadline, "the first member never started");
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the first member never started"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A second member takes a partition while its records still run.
