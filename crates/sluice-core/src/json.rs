@@ -40,7 +40,17 @@ pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, De
             let model = schema
                 .protobuf_model()
                 .ok_or_else(|| malformed("no Protobuf model for this schema".to_owned()))?;
-            let (_indexes, message) = wire::read_message_indexes(body)?;
+            // The model is of the schema's registered message: a frame whose
+            // indexes name another message of the file is refused, not
+            // rendered as the wrong one.
+            let (indexes, message) = wire::read_message_indexes(body)?;
+            let registered = schema.message_indexes.as_deref().unwrap_or(&[0]);
+            if indexes.as_slice() != registered {
+                return Err(DecodeError::TypeMismatch {
+                    expected: format!("{} (message indexes {registered:?})", schema.subject),
+                    found: format!("message indexes {indexes:?}"),
+                });
+            }
             model.render(message).map_err(malformed)
         }
         Format::Avro => {

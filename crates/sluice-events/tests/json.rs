@@ -111,6 +111,20 @@ fn bad_bytes_are_typed_errors() {
     wrong[0] = 7;
     assert_eq!(to_json(&wrong).unwrap_err().class(), "wrong_magic_byte");
 
+    // Message indexes that name another message of the file: refused, not
+    // rendered as the registered message.
+    let (_, message) = sluice_core::wire::read_message_indexes(&value[5..]).unwrap();
+    for indexes in [&[3][..], &[0, 1]] {
+        let mut other = value[..5].to_vec();
+        sluice_core::wire::write_message_indexes(indexes, &mut other);
+        other.extend_from_slice(message);
+        let error = to_json(&other).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::TypeMismatch { .. }),
+            "{indexes:?}: {error}"
+        );
+    }
+
     let avro = Serializer::new()
         .encode(&samples::avro_email_received(&Seed::default()))
         .unwrap();
