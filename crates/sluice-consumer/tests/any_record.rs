@@ -41,8 +41,6 @@ fn record_headers() -> impl Strategy<Value = Headers> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-
     #[test]
     fn any_record_is_copied_routed_and_dead_lettered_without_a_panic(
         key in proptest::option::of(bytes(64)),
