@@ -262,6 +262,26 @@ impl ConsumerConfig {
         if self.topics.iter().any(|t| self.dlq.topic_for(t) == *t) {
             return fail("dlq.topic must differ from the topics consumed");
         }
+        // The poll thread waits for revoked partitions' handlers inside the
+        // rebalance callback: longer than the poll interval, and the group
+        // evicts the member mid-rebalance.
+        let poll_interval_ms = self
+            .kafka
+            .properties
+            .get("max.poll.interval.ms")
+            .map_or(Ok(300_000), |v| v.parse::<u64>())
+            .map_err(|_| {
+                ConsumerError::Config(
+                    "kafka.properties max.poll.interval.ms is not a number".into(),
+                )
+            })?;
+        if self.revoke_timeout_ms >= poll_interval_ms {
+            return Err(ConsumerError::Config(format!(
+                "revoke_timeout_ms ({}) must be below max.poll.interval.ms ({poll_interval_ms}): \
+                 lower revoke_timeout_ms or raise max.poll.interval.ms",
+                self.revoke_timeout_ms
+            )));
+        }
         if !(1_000..=1_000_000_000).contains(&self.dlq.max_message_bytes) {
             return fail("dlq.max_message_bytes must be between 1000 and 1000000000");
         }
@@ -326,6 +346,15 @@ mod tests {
         let mut same = ConsumerConfig::new(KafkaConfig::new("b:1"), "g", ["t"]);
         same.dlq.topic = "t".into();
         assert!(same.validate().is_err());
+
+        let mut slow = ConsumerConfig::new(KafkaConfig::new("b:1"), "g", ["t"]);
+        slow.revoke_timeout_ms = 300_000;
+        let error = slow.validate().unwrap_err().to_string();
+        assert!(error.contains("max.poll.interval.ms"), "{error}");
+        slow.kafka
+            .properties
+            .insert("max.poll.interval.ms".into(), "600000".into());
+        slow.validate().unwrap();
     }
 
     #[test]

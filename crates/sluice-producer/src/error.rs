@@ -23,6 +23,10 @@ pub enum SendErrorKind {
     /// The cluster is unreachable and the circuit breaker is open: the send
     /// was not attempted.
     Unavailable,
+    /// The broker refused this record for good (an invalid or corrupt
+    /// record, a topic policy, a message format the topic cannot take):
+    /// sending it again fails the same way.
+    Rejected,
     /// Any other broker or client error.
     Broker,
     /// The producer was shut down.
@@ -45,6 +49,7 @@ impl SendErrorKind {
             SendErrorKind::Authorization => "authorization",
             SendErrorKind::TimedOut => "timed_out",
             SendErrorKind::Unavailable => "unavailable",
+            SendErrorKind::Rejected => "rejected",
             SendErrorKind::Broker => "broker",
             SendErrorKind::Closed => "closed",
             SendErrorKind::KeyBlocked => "key_blocked",
@@ -79,6 +84,14 @@ impl SendErrorKind {
                 | RDKafkaErrorCode::ClusterAuthorizationFailed,
             ) => SendErrorKind::Authorization,
             Some(RDKafkaErrorCode::MessageTimedOut) => SendErrorKind::TimedOut,
+            Some(
+                RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::InvalidRequiredAcks
+                | RDKafkaErrorCode::PolicyViolation
+                | RDKafkaErrorCode::UnsupportedForMessageFormat,
+            ) => SendErrorKind::Rejected,
             _ => SendErrorKind::Broker,
         }
     }
@@ -154,4 +167,31 @@ pub enum ProducerError {
         #[source]
         source: KafkaError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_error_code() {
+        let kind = |code| SendErrorKind::of(&KafkaError::MessageProduction(code));
+        assert_eq!(kind(RDKafkaErrorCode::Fatal), SendErrorKind::Fatal);
+        assert!(!SendErrorKind::Fatal.is_retriable());
+        assert_eq!(
+            kind(RDKafkaErrorCode::PolicyViolation),
+            SendErrorKind::Rejected
+        );
+        assert!(!SendErrorKind::Rejected.is_retriable());
+        assert_eq!(
+            kind(RDKafkaErrorCode::MessageTimedOut),
+            SendErrorKind::TimedOut
+        );
+        assert!(SendErrorKind::TimedOut.is_retriable());
+        assert_eq!(
+            kind(RDKafkaErrorCode::NotLeaderForPartition),
+            SendErrorKind::Broker
+        );
+        assert!(SendErrorKind::KeyBlocked.is_retriable());
+    }
 }
