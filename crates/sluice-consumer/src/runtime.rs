@@ -423,6 +423,8 @@ struct Pending {
     records: Vec<Record>,
     /// The name of the topic last read, shared by its records.
     topic: Option<Arc<str>>,
+    /// What `records` hold ([`Record::held_bytes`]).
+    bytes: u64,
 }
 
 impl Pending {
@@ -430,6 +432,7 @@ impl Pending {
         if self.records.is_empty() {
             return Vec::new();
         }
+        self.bytes = 0;
         std::mem::replace(&mut self.records, Vec::with_capacity(MAX_BATCH))
     }
 
@@ -523,17 +526,27 @@ impl<H: RecordHandler> PollContext<H> {
 
     /// Copies a record into the pending batch, first handing the batch over
     /// when the record is of another partition or the batch is full.
+    ///
+    /// A batch is also handed over before it would hold more than the
+    /// partitions' byte bound, so the bound's pause comes before the next
+    /// records are read out of the client, not after a whole batch.
     fn push(&self, client: &BaseConsumer<Self>, message: &BorrowedMessage<'_>) {
         let mut pending = self.pending();
         let same_partition = pending.records.last().is_none_or(|last| {
             last.partition() == message.partition() && last.topic() == message.topic()
         });
-        if !same_partition || pending.records.len() >= MAX_BATCH {
+        let topic = pending.topic(message.topic());
+        let record = Record::copy(message, topic);
+        let bytes = record.held_bytes();
+        if !same_partition
+            || pending.records.len() >= MAX_BATCH
+            || pending.bytes + bytes > self.max_unfinished_bytes
+        {
             let batch = pending.take();
             self.dispatch(client, batch);
         }
-        let topic = pending.topic(message.topic());
-        pending.records.push(Record::copy(message, topic));
+        pending.bytes += bytes;
+        pending.records.push(record);
     }
 
     /// Hands the pending batch to its worker. Runs when polling finds
