@@ -62,10 +62,11 @@ pub(crate) enum Command {
     /// record, so an interrupted redrive resumes where it stopped. Records
     /// the filters pass over count as done for that group.
     ///
-    /// Reads up to the end the topic had when the command started. Records
-    /// redriven `--max-redrives` times already, and references (dead
-    /// letters written without their value because the DLQ refused the
-    /// whole record), stay in the DLQ and are reported.
+    /// Reads to the end of each partition. Records redriven
+    /// `--max-redrives` times already, and references (dead letters written
+    /// without their value because the DLQ refused the whole record), stay
+    /// in the DLQ and are reported; records that fail again while the
+    /// redrive runs are read and redriven again, up to `--max-redrives`.
     #[command(after_help = "Examples:\n  \
         sluice dlq redrive email.received.dlq --dry-run\n  \
         sluice dlq redrive email.received.dlq --type 'email.received.*' --rate 100")]

@@ -473,7 +473,7 @@ async fn dead_letter<H: RecordHandler>(
 }
 
 /// The `class` label of a failed DLQ write: librdkafka's error code, in
-/// snake case (`msg_timed_out`, `topic_authorization_failed`, ...).
+/// snake case (`message_timed_out`, `topic_authorization_failed`, ...).
 fn dlq_error_class(error: &rdkafka::error::KafkaError) -> String {
     let Some(code) = error.rdkafka_error_code() else {
         return "client".to_owned();

@@ -15,34 +15,34 @@ pub const PRODUCER_SENT: &str = "sluice_producer_sent_total";
 pub const PRODUCER_ERRORS: &str = "sluice_producer_errors_total";
 /// From hand-over to the client to the broker's acknowledgement. Labels: `topic`.
 pub const PRODUCER_SEND_DURATION: &str = "sluice_producer_send_duration_seconds";
-/// Records read from the cluster. Labels: `topic`.
+/// Records read from the cluster. Labels: `topic`, `group`.
 pub const CONSUMER_RECEIVED: &str = "sluice_consumer_received_total";
-/// Records whose handler succeeded. Labels: `topic`.
+/// Records whose handler succeeded. Labels: `topic`, `group`.
 pub const CONSUMER_HANDLED: &str = "sluice_consumer_handled_total";
-/// Failed handler calls, each attempt. Labels: `topic`, `class`.
+/// Failed handler calls, each attempt. Labels: `topic`, `group`, `class`.
 pub const CONSUMER_HANDLER_ERRORS: &str = "sluice_consumer_handler_errors_total";
-/// Handler calls that were retries. Labels: `topic`.
+/// Handler calls that were retries. Labels: `topic`, `group`.
 pub const CONSUMER_RETRIES: &str = "sluice_consumer_retries_total";
-/// Records written to a DLQ topic. Labels: `topic` (the original), `class`.
+/// Records written to a DLQ topic. Labels: `topic` (the original), `group`, `class`.
 pub const CONSUMER_DEAD_LETTERED: &str = "sluice_consumer_dead_lettered_total";
 /// Failed attempts to write a dead letter, each attempt. Labels: `topic`
-/// (the original), `class` (`too_large` when the record was then written
-/// as a reference, otherwise the client's error code).
+/// (the original), `group`, `class` (`too_large` when the record was then
+/// written as a reference, otherwise librdkafka's error code in snake case).
 pub const CONSUMER_DLQ_ERRORS: &str = "sluice_consumer_dlq_errors_total";
-/// One handler call. Labels: `topic`.
+/// One handler call. Labels: `topic`, `group`.
 pub const CONSUMER_HANDLER_DURATION: &str = "sluice_consumer_handler_duration_seconds";
 /// From the record's timestamp to the end of its successful handling.
-/// Labels: `topic`.
+/// Labels: `topic`, `group`.
 pub const CONSUMER_END_TO_END: &str = "sluice_consumer_end_to_end_seconds";
 /// Records between the committed position and the end. Labels: `topic`,
-/// `partition`.
+/// `partition`, `group`.
 pub const CONSUMER_LAG_RECORDS: &str = "sluice_consumer_lag_records";
-/// Age of the oldest unfinished record. Labels: `topic`, `partition`.
+/// Age of the oldest unfinished record. Labels: `topic`, `partition`, `group`.
 pub const CONSUMER_LAG_SECONDS: &str = "sluice_consumer_lag_seconds";
 /// Records read and not yet finished (handled or dead-lettered). Labels:
-/// `topic`, `partition`.
+/// `topic`, `partition`, `group`.
 pub const CONSUMER_IN_FLIGHT: &str = "sluice_consumer_in_flight_records";
-/// Partitions this member owns.
+/// Partitions this member owns. Labels: `group`.
 pub const CONSUMER_ASSIGNED_PARTITIONS: &str = "sluice_consumer_assigned_partitions";
 /// Entries AWS accepted. Labels: `route`, `destination` (`eventbridge`, `sqs`).
 pub const BRIDGE_ENTRIES_SENT: &str = "sluice_bridge_entries_sent_total";
