@@ -71,15 +71,7 @@ impl Record {
             .iter()
             .map(|(name, value)| (name.as_bytes(), *value))
             .collect();
-        Self::assemble(
-            Arc::from(topic),
-            partition,
-            offset,
-            Timestamp::NotAvailable,
-            key,
-            value,
-            &headers,
-        )
+        Self::with_raw_headers(topic, partition, offset, key, value, &headers)
     }
 
     /// A record built in memory whose header names are any bytes.

@@ -70,6 +70,28 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends `(topic, key, value)` records one at a time, each acknowledged
+/// before the next.
+async fn send_plain(
+    bootstrap: &str,
+    records: &[(&str, Option<&str>, &[u8])],
+) -> anyhow::Result<()> {
+    let producer: rdkafka::producer::FutureProducer = sluice_kafka::KafkaConfig::new(bootstrap)
+        .client_config()
+        .create()?;
+    for (topic, key, value) in records {
+        let mut record = rdkafka::producer::FutureRecord::<str, [u8]>::to(topic).payload(*value);
+        if let Some(key) = key {
+            record = record.key(*key);
+        }
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn foreign_records_with_hostile_bytes_panics_and_oversize_values_never_stop_the_partition()
 -> anyhow::Result<()> {
@@ -175,18 +197,15 @@ async fn a_pattern_passes_over_the_dlq_it_writes() -> anyhow::Result<()> {
     for topic in ["task.a", "task.a.dlq", "task.b", "task.b.dlq"] {
         mock.create_topic(topic, 1)?;
     }
-    let producer: rdkafka::producer::FutureProducer = sluice_kafka::KafkaConfig::new(&bootstrap)
-        .client_config()
-        .create()?;
-    for (topic, value) in [("task.a", "fail a"), ("task.b", "fail b"), ("task.a", "ok")] {
-        producer
-            .send(
-                rdkafka::producer::FutureRecord::<(), _>::to(topic).payload(value),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)?;
-    }
+    send_plain(
+        &bootstrap,
+        &[
+            ("task.a", None, b"fail a"),
+            ("task.b", None, b"fail b"),
+            ("task.a", None, b"ok"),
+        ],
+    )
+    .await?;
     let mut config = config(&bootstrap, "tasks", "^task\\..*");
     config.pattern_refresh_ms = 200;
     let handler = Unruly::default();
@@ -221,26 +240,12 @@ async fn dropping_the_run_future_stops_the_consumer() -> anyhow::Result<()> {
     let mock = MockKafka::start(1)?;
     let bootstrap = mock.bootstrap_servers();
     mock.create_topic("dropped", 1)?;
-    let producer: rdkafka::producer::FutureProducer = sluice_kafka::KafkaConfig::new(&bootstrap)
-        .client_config()
-        .create()?;
-    let send = |n: usize| {
-        let producer = producer.clone();
-        async move {
-            for i in 0..n {
-                let value = format!("record {i}");
-                producer
-                    .send(
-                        rdkafka::producer::FutureRecord::<(), _>::to("dropped").payload(&value),
-                        Duration::from_secs(10),
-                    )
-                    .await
-                    .map_err(|(e, _)| e)?;
-            }
-            anyhow::Ok(())
-        }
-    };
-    send(5).await?;
+    let records: Vec<Vec<u8>> = (0..5).map(|i| format!("record {i}").into_bytes()).collect();
+    let batch: Vec<(&str, Option<&str>, &[u8])> = records
+        .iter()
+        .map(|v| ("dropped", None, v.as_slice()))
+        .collect();
+    send_plain(&bootstrap, &batch).await?;
     let mut config = config(&bootstrap, "dropped-group", "dropped");
     config.shutdown_timeout_ms = 2_000;
     let handler = Unruly::default();
@@ -255,7 +260,7 @@ async fn dropping_the_run_future_stops_the_consumer() -> anyhow::Result<()> {
     ensure!(seen.lock().unwrap().len() == 5, "records before the drop");
     // The consumer stops in the background within its shutdown budget.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    send(5).await?;
+    send_plain(&bootstrap, &batch).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = seen.lock().unwrap().len();
     ensure!(
@@ -303,24 +308,15 @@ async fn read_ahead_is_bounded_in_bytes() -> anyhow::Result<()> {
     let mock = MockKafka::start(1)?;
     let bootstrap = mock.bootstrap_servers();
     mock.create_topic("large", 1)?;
-    let producer: rdkafka::producer::FutureProducer = sluice_kafka::KafkaConfig::new(&bootstrap)
-        .client_config()
-        .create()?;
     let value = vec![7u8; 100_000];
     // 4 MB: the mock cluster keeps 5 MB of a partition's log.
     let total = 40;
-    for i in 0..total {
-        let key = format!("k{i}");
-        producer
-            .send(
-                rdkafka::producer::FutureRecord::to("large")
-                    .key(&key)
-                    .payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)?;
-    }
+    let keys: Vec<String> = (0..total).map(|i| format!("k{i}")).collect();
+    let records: Vec<(&str, Option<&str>, &[u8])> = keys
+        .iter()
+        .map(|k| ("large", Some(k.as_str()), value.as_slice()))
+        .collect();
+    send_plain(&bootstrap, &records).await?;
     let mut config = config(&bootstrap, "bounded", "large");
     config.max_in_flight_per_partition = 1_000;
     config.max_unfinished_bytes_per_partition = 300_000;
