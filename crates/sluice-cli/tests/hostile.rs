@@ -9,7 +9,9 @@ use anyhow::{Context as _, ensure};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice_kafka::KafkaConfig;
-use sluice_testkit::{ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic};
+use sluice_testkit::{
+    ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic, foreign_header as header,
+};
 
 use common::{command, json_lines};
 
@@ -51,10 +53,6 @@ fn run_within(limit: Duration, brokers: &str, args: &[&str]) -> anyhow::Result<(
         String::from_utf8_lossy(&output.stderr)
     );
     Ok((code, stdout))
-}
-
-fn header(name: &[u8], value: Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
-    (name.to_vec(), value.map(<[u8]>::to_vec))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,9 @@ use common::{config, read_topic};
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
 use sluice_consumer::{Consumer, Context, HandlerError, RecordHandler, dlq};
-use sluice_testkit::{ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic};
+use sluice_testkit::{
+    ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic, foreign_header as header,
+};
 
 /// What a handler saw: the record's topic, offset and header names.
 type Seen = Arc<Mutex<Vec<(String, i64, Vec<Vec<u8>>)>>>;
@@ -47,10 +49,6 @@ impl RecordHandler for Unruly {
             Ok(())
         }
     }
-}
-
-fn header(name: &[u8], value: Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
-    (name.to_vec(), value.map(<[u8]>::to_vec))
 }
 
 fn text(record: &OwnedMessage, name: &str) -> Option<String> {

@@ -27,6 +27,11 @@ pub struct ForeignRecord {
     pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
+/// A header of a [`ForeignRecord`], from borrowed bytes.
+pub fn header(name: &[u8], value: Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
+    (name.to_vec(), value.map(<[u8]>::to_vec))
+}
+
 /// The kafkajs producer script and the Node that runs it.
 #[derive(Debug, Clone)]
 pub struct Kafkajs {

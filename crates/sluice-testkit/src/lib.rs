@@ -26,7 +26,7 @@ mod tansu;
 use std::time::Duration;
 
 pub use admin::{create_topic, wait_for_topic};
-pub use kafkajs::{ForeignRecord, Kafkajs};
+pub use kafkajs::{ForeignRecord, Kafkajs, header as foreign_header};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
 pub use read::{header_text, http_get, read_topic};

@@ -4,7 +4,9 @@
 use anyhow::{Context, ensure};
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
-use sluice_testkit::{ForeignRecord, Kafkajs, Tansu, create_topic, read_topic};
+use sluice_testkit::{
+    ForeignRecord, Kafkajs, Tansu, create_topic, foreign_header as header, read_topic,
+};
 
 type RawHeaders = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
@@ -14,10 +16,6 @@ fn raw_headers(record: &OwnedMessage) -> RawHeaders {
     sluice_kafka::headers::of_message(record)
         .map(|h| (h.name.to_vec(), h.value.map(<[u8]>::to_vec)))
         .collect()
-}
-
-fn header(name: &[u8], value: Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
-    (name.to_vec(), value.map(<[u8]>::to_vec))
 }
 
 #[tokio::test(flavor = "multi_thread")]
