@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::client::OAuthToken;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
@@ -385,7 +386,7 @@ fn poll_loop<H: RecordHandler>(
     // Records read and not handed over are left for the next owner.
     context.pending().records.clear();
     let all = context.take_all_workers();
-    context.close_and_commit(client, all, shutdown_timeout);
+    context.close_and_commit(client, all, shutdown_timeout, true);
     context.env.dead_letters.flush(shutdown_timeout);
 }
 
@@ -662,7 +663,8 @@ impl<H: RecordHandler> PollContext<H> {
         let handles = workers.iter_mut().flat_map(|(topic, partitions)| {
             partitions.iter_mut().map(move |(p, h)| (topic, *p, h))
         });
-        commit_handles(client, handles, mode);
+        // A failed periodic commit is tried again on the next round.
+        let _ = commit_handles(client, handles, mode);
     }
 
     fn take_all_workers(&self) -> Vec<(String, i32, WorkerHandle)> {
@@ -678,11 +680,20 @@ impl<H: RecordHandler> PollContext<H> {
 
     /// Stops the workers, waits up to `timeout` for their running records,
     /// abandons the rest, and commits what finished.
+    ///
+    /// On shutdown (`rejoin`), a commit the group refuses because a
+    /// rebalance moved it to a new generation is tried again until the
+    /// timeout, polling in between so the client rejoins: a member that
+    /// stops while another joins would otherwise leave its last offsets
+    /// uncommitted, and the partitions' next owners would repeat them. (In
+    /// a rebalance callback the client cannot be polled; there the
+    /// revocation itself comes before any new generation.)
     fn close_and_commit(
         &self,
         client: &BaseConsumer<Self>,
         mut handles: Vec<(String, i32, WorkerHandle)>,
         timeout: Duration,
+        rejoin: bool,
     ) {
         if handles.is_empty() {
             return;
@@ -709,11 +720,26 @@ impl<H: RecordHandler> PollContext<H> {
         for (_, _, handle) in &mut handles {
             handle.committed = handle.confirmed;
         }
-        commit_handles(
-            client,
-            handles.iter_mut().map(|(t, p, h)| (&*t, *p, h)),
-            CommitMode::Sync,
-        );
+        loop {
+            let result = commit_handles(
+                client,
+                handles.iter_mut().map(|(t, p, h)| (&*t, *p, h)),
+                CommitMode::Sync,
+            );
+            let stale = matches!(
+                result.as_ref().err().and_then(KafkaError::rdkafka_error_code),
+                Some(
+                    RDKafkaErrorCode::IllegalGeneration
+                        | RDKafkaErrorCode::RebalanceInProgress
+                        | RDKafkaErrorCode::UnknownMemberId
+                )
+            );
+            if !(rejoin && stale && Instant::now() < deadline) {
+                break;
+            }
+            // Records still arriving are dropped: nothing hands them over.
+            let _ = client.poll(Duration::from_millis(100));
+        }
         let mut partitions = self.status.partitions();
         for (topic, partition, _) in &handles {
             partitions.remove(&(topic.clone(), *partition));
@@ -721,11 +747,13 @@ impl<H: RecordHandler> PollContext<H> {
     }
 }
 
+/// Commits the handles whose finished prefix moved; the client's error when
+/// that commit failed (the handles keep their old positions then).
 fn commit_handles<'a, C: ConsumerContext>(
     client: &BaseConsumer<C>,
     handles: impl Iterator<Item = (&'a String, i32, &'a mut WorkerHandle)>,
     mode: CommitMode,
-) {
+) -> KafkaResult<()> {
     let mut list = TopicPartitionList::new();
     let mut moved = Vec::new();
     for (topic, partition, handle) in handles {
@@ -744,7 +772,7 @@ fn commit_handles<'a, C: ConsumerContext>(
         }
     }
     if moved.is_empty() {
-        return;
+        return Ok(());
     }
     tracing::debug!(?list, ?mode, "committing");
     match client.commit(&list, mode) {
@@ -756,8 +784,12 @@ fn commit_handles<'a, C: ConsumerContext>(
                     handle.confirmed = committable;
                 }
             }
+            Ok(())
         }
-        Err(error) => tracing::warn!(%error, "commit failed; will retry"),
+        Err(error) => {
+            tracing::warn!(%error, "commit failed; will retry");
+            Err(error)
+        }
     }
 }
 
@@ -812,7 +844,7 @@ impl<H: RecordHandler> ConsumerContext for PollContext<H> {
             revoked
         };
         tracing::info!(partitions = revoked.len(), "partitions revoked");
-        self.close_and_commit(client, revoked, self.revoke_timeout);
+        self.close_and_commit(client, revoked, self.revoke_timeout, false);
     }
 
     fn post_rebalance(&self, client: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
