@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::client::OAuthToken;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use sluice_kafka::TokenProvider;
 use sluice_kafka::security::TokenContext;
@@ -727,7 +727,10 @@ impl<H: RecordHandler> PollContext<H> {
                 CommitMode::Sync,
             );
             let stale = matches!(
-                result.as_ref().err().and_then(KafkaError::rdkafka_error_code),
+                result
+                    .as_ref()
+                    .err()
+                    .and_then(KafkaError::rdkafka_error_code),
                 Some(
                     RDKafkaErrorCode::IllegalGeneration
                         | RDKafkaErrorCode::RebalanceInProgress
