@@ -296,6 +296,11 @@ impl BridgeConfig {
                     "route {name:?}: batching.max_batches_in_flight and max_entry_attempts must be at least 1"
                 ));
             }
+            if route.batching.max_batches_in_flight > 1024 {
+                return fail(format!(
+                    "route {name:?}: batching.max_batches_in_flight is at most 1024"
+                ));
+            }
             let limits = match (&route.eventbridge, &route.sqs) {
                 (Some(_), Some(_)) => {
                     return fail(format!(

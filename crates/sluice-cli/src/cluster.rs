@@ -196,7 +196,7 @@ impl Span {
         self.start
             .iter()
             .map(|(p, s)| stop(p).map(|stop| u64::try_from(stop.saturating_sub(*s)).unwrap_or(0)))
-            .sum()
+            .try_fold(0u64, |total, n| n.map(|n| total.saturating_add(n)))
     }
 }
 

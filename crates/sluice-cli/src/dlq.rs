@@ -283,7 +283,7 @@ fn show(ctx: &Ctx, topic: &str, partition: i32, offset: i64) -> anyhow::Result<O
     }
     let span = Span {
         start: [(partition, offset)].into(),
-        end: End::Before([(partition, offset + 1)].into()),
+        end: End::Before([(partition, offset.saturating_add(1))].into()),
     };
     let mut shown = None;
     let outcome = cluster::read(ctx, &reader, topic, &span, |record| {

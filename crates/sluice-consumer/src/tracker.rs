@@ -28,7 +28,7 @@ impl OffsetTracker {
             .pending
             .back()
             .map(|&(o, _, _)| o)
-            .or(self.committable.map(|c| c - 1));
+            .or(self.committable.map(|c| c.saturating_sub(1)));
         if newest.is_some_and(|newest| offset <= newest) {
             return false;
         }
@@ -45,7 +45,7 @@ impl OffsetTracker {
         let mut passed = 0;
         while let Some(&(offset, _, true)) = self.pending.front() {
             self.pending.pop_front();
-            self.committable = Some(offset + 1);
+            self.committable = Some(offset.saturating_add(1));
             passed += 1;
         }
         passed

@@ -9,14 +9,21 @@
 use apache_avro::Schema;
 use apache_avro::schema::Name;
 
-/// Items of a block whose type may encode in zero bytes (null, an empty
-/// record) are capped at this count per block.
+/// Items whose type may encode in zero bytes (null, an empty record) are
+/// capped at this count per datum, over all its blocks.
 const MAX_ZERO_SIZE_ITEMS: usize = 1 << 16;
+
+/// Values nested deeper than this are refused: a recursive schema (a
+/// linked list, a tree) would otherwise let a record's bytes drive the walk,
+/// and the decoder after it, as deep as the stack goes.
+const MAX_DEPTH: usize = 64;
 
 pub(crate) fn check(schema: &Schema, datum: &[u8]) -> Result<(), String> {
     let mut walker = Walker {
         input: datum,
         root: schema,
+        depth: 0,
+        zero_size_items: 0,
     };
     walker.walk(schema)
 }
@@ -41,6 +48,10 @@ fn find_named<'s>(schema: &'s Schema, name: &Name) -> Option<&'s Schema> {
 struct Walker<'a, 's> {
     input: &'a [u8],
     root: &'s Schema,
+    /// How deep the value being walked is nested.
+    depth: usize,
+    /// Zero-size items claimed so far, over all blocks.
+    zero_size_items: usize,
 }
 
 impl<'s> Walker<'_, 's> {
@@ -82,15 +93,25 @@ impl<'s> Walker<'_, 's> {
         }
     }
 
-    /// The fewest bytes a value of `schema` can encode to.
+    /// The fewest bytes a value of `schema` can encode to (0 past
+    /// [`MAX_DEPTH`], where a record that contains itself would never end).
     fn min_size(&self, schema: &'s Schema) -> usize {
+        self.min_size_at(schema, 0)
+    }
+
+    fn min_size_at(&self, schema: &'s Schema, depth: usize) -> usize {
+        if depth >= MAX_DEPTH {
+            return 0;
+        }
         match self.resolve(schema) {
             Ok(Schema::Null) => 0,
             Ok(Schema::Float) => 4,
             Ok(Schema::Double) => 8,
             Ok(Schema::Fixed(f)) => f.size,
             Ok(Schema::Duration) => 12,
-            Ok(Schema::Record(r)) => r.fields.iter().map(|f| self.min_size(&f.schema)).sum(),
+            Ok(Schema::Record(r)) => r.fields.iter().fold(0usize, |n, f| {
+                n.saturating_add(self.min_size_at(&f.schema, depth + 1))
+            }),
             _ => 1,
         }
     }
@@ -106,7 +127,10 @@ impl<'s> Walker<'_, 's> {
         };
         let count = usize::try_from(count).map_err(|_| "block count overflows".to_owned())?;
         let fits = match item_min {
-            0 => count <= MAX_ZERO_SIZE_ITEMS,
+            0 => {
+                self.zero_size_items = self.zero_size_items.saturating_add(count);
+                self.zero_size_items <= MAX_ZERO_SIZE_ITEMS
+            }
             min => count
                 .checked_mul(min)
                 .is_some_and(|n| n <= self.input.len()),
@@ -122,6 +146,16 @@ impl<'s> Walker<'_, 's> {
     }
 
     fn walk(&mut self, schema: &'s Schema) -> Result<(), String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("values nested deeper than {MAX_DEPTH}"));
+        }
+        self.depth += 1;
+        let walked = self.walk_value(schema);
+        self.depth -= 1;
+        walked
+    }
+
+    fn walk_value(&mut self, schema: &'s Schema) -> Result<(), String> {
         match self.resolve(schema)? {
             Schema::Null => Ok(()),
             Schema::Boolean => self.take(1, "a boolean"),
@@ -174,7 +208,7 @@ impl<'s> Walker<'_, 's> {
                 }
             }
             Schema::Map(m) => {
-                let min = 1 + self.min_size(&m.types);
+                let min = self.min_size(&m.types).saturating_add(1);
                 loop {
                     let count = self.block_count(min)?;
                     if count == 0 {
@@ -263,5 +297,35 @@ mod tests {
         let datum = apache_avro::to_avro_datum(&s, value).expect("encodes");
         check(&s, &datum).expect("valid datum");
         assert!(check(&s, &datum[..datum.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn recursive_schemas_are_walked_to_a_bounded_depth() {
+        let list = schema(
+            r#"{"type":"record","name":"Node","fields":[
+                {"name":"next","type":["null","Node"]}]}"#,
+        );
+        // Ten nodes, then the end of the list: fine.
+        let mut short = vec![0x02; 10];
+        short.push(0x00);
+        check(&list, &short).expect("a short list");
+        // A million nodes claimed by a million bytes: refused, no overflow.
+        let long = vec![0x02; 1_000_000];
+        let err = check(&list, &long).expect_err("refused");
+        assert!(err.contains("deeper than"), "{err}");
+    }
+
+    #[test]
+    fn zero_size_items_are_capped_over_all_blocks() {
+        let nulls = schema(r#"{"type":"array","items":"null"}"#);
+        // Blocks of 60 000 nulls each (zigzag 120 000 = 0xC0 0xA9 0x07).
+        let mut datum = Vec::new();
+        for _ in 0..3 {
+            datum.extend([0xC0, 0xA9, 0x07]);
+        }
+        datum.push(0x00);
+        assert!(check(&nulls, &datum).is_err());
+        let one_block = [0xC0, 0xA9, 0x07, 0x00];
+        check(&nulls, &one_block).expect("one block under the cap");
     }
 }
