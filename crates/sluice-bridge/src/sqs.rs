@@ -87,6 +87,8 @@ impl Sqs {
         let max = attributes
             .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
             .and_then(|v| v.parse().ok())
+            // SQS takes 1 KiB to 256 KiB; anything else is not a real limit.
+            .filter(|max| (1024..=quotas::SQS_MAX_MESSAGE_BYTES).contains(max))
             .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES);
         let fifo = attributes
             .and_then(|a| a.get(&QueueAttributeName::FifoQueue))

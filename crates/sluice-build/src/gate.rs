@@ -278,7 +278,7 @@ impl Registry {
         }
         Ok(if problems.is_empty() {
             Status::Changed {
-                next: latest.version + 1,
+                next: latest.version.saturating_add(1),
             }
         } else {
             Status::Incompatible { problems }

@@ -350,7 +350,8 @@ impl ProtoModel {
     /// entry message), rendered as a JSON object.
     fn map_entry(&self, field: &FieldModel) -> Option<&MessageModel> {
         let entry = self.messages.get(field.type_name.as_deref()?)?;
-        (field.repeated && entry.is_map_entry).then_some(entry)
+        (field.repeated && matches!(field.kind, Kind::Message) && entry.is_map_entry)
+            .then_some(entry)
     }
 
     /// The message `name`, reached at nesting `depth`.
@@ -411,7 +412,10 @@ impl ProtoModel {
                 .map_err(at)?;
             if self.map_entry(field).is_some() {
                 let Value::Object(mut entry) = value else {
-                    unreachable!("a message renders as an object")
+                    return Err(format!(
+                        "field {}: a map entry that is not a message",
+                        field.json_name
+                    ));
                 };
                 let key = match entry.remove("key") {
                     Some(Value::String(s)) => s,

@@ -73,9 +73,16 @@ impl Manifest {
         self.schemas.iter().filter(move |e| e.subject == subject)
     }
 
-    /// The id the next registered version gets.
+    /// The id the next registered version gets (it saturates: a manifest
+    /// at `u32::MAX` has no next id, and the registry refuses the
+    /// duplicate).
     pub fn next_id(&self) -> u32 {
-        self.schemas.iter().map(|e| e.id).max().unwrap_or(0) + 1
+        self.schemas
+            .iter()
+            .map(|e| e.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1)
     }
 }
 
