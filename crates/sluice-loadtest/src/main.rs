@@ -141,6 +141,13 @@ struct Args {
     max_error_rate: f64,
 }
 
+/// Bounds on the flags, far above any run this machine could make.
+const MAX_EVENTS: u64 = 1_000_000_000;
+const MAX_KEYS: u64 = 10_000_000;
+const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// Pacing is kept in microseconds between sends.
+const MAX_RATE: u64 = 500_000;
+
 impl Args {
     fn workload(&self, kafka: KafkaConfig) -> anyhow::Result<Workload> {
         let events = match self.duration {
@@ -155,6 +162,20 @@ impl Args {
         }
         if self.partitions < 1 {
             bail!("--partitions must be at least 1");
+        }
+        // The run keeps a slot per event and per key, and builds payloads
+        // of this size: refuse what cannot fit rather than overflow.
+        if events > MAX_EVENTS || self.warmup_events > MAX_EVENTS {
+            bail!("at most {MAX_EVENTS} events (and warm-up events) per run");
+        }
+        if self.keys > MAX_KEYS {
+            bail!("--keys is at most {MAX_KEYS}");
+        }
+        if self.payload_bytes > MAX_PAYLOAD_BYTES {
+            bail!("--payload-bytes is at most {MAX_PAYLOAD_BYTES}");
+        }
+        if self.rate > MAX_RATE {
+            bail!("--rate is at most {MAX_RATE} events per second");
         }
         Ok(Workload {
             kafka,
