@@ -196,6 +196,14 @@ fn default_max_record_bytes() -> usize {
     sluice_core::serde::DEFAULT_MAX_RECORD_BYTES
 }
 
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`.
+fn valid_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl ConsumerConfig {
     /// Defaults for everything but the cluster, the group and the topics.
     pub fn new(
@@ -237,6 +245,20 @@ impl ConsumerConfig {
         }
         if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
             return fail("topics must name at least one topic, and no empty ones");
+        }
+        if let Some(bad) = self
+            .topics
+            .iter()
+            .find(|t| !t.starts_with('^') && !valid_topic_name(t))
+        {
+            return Err(ConsumerError::Config(format!(
+                "topic {bad:?} is not a Kafka topic name (up to 249 of a-z, A-Z, 0-9, '.', '_', '-')"
+            )));
+        }
+        if self.topics.iter().any(|t| t.contains('\0'))
+            || !valid_topic_name(&self.dlq.topic.replace("{topic}", "t"))
+        {
+            return fail("a topic pattern or dlq.topic has characters a Kafka topic name cannot");
         }
         if self.max_in_flight_per_partition == 0
             || self.max_uncommitted_per_partition == 0
@@ -355,6 +377,15 @@ mod tests {
             .properties
             .insert("max.poll.interval.ms".into(), "600000".into());
         slow.validate().unwrap();
+
+        for bad in ["a b", "t\0", "é", &"x".repeat(250)] {
+            let config = ConsumerConfig::new(KafkaConfig::new("b:1"), "g", [bad]);
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("topic"), "{bad:?}: {error}");
+        }
+        let mut template = ConsumerConfig::new(KafkaConfig::new("b:1"), "g", ["t"]);
+        template.dlq.topic = "{topic} dlq".into();
+        assert!(template.validate().is_err());
     }
 
     #[test]
