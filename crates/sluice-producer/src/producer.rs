@@ -284,10 +284,7 @@ pub(crate) const RECORD_OVERHEAD_BYTES: usize = 256;
 /// The bytes a queued record holds: key, value, header names and values,
 /// and [`RECORD_OVERHEAD_BYTES`].
 fn buffered_size(record: &OutgoingRecord) -> usize {
-    let headers: usize = sluice_kafka::headers::read(&record.headers)
-        .map(|h| h.name.len() + h.value.map_or(0, <[u8]>::len))
-        .sum();
-    record.key.len() + record.value.len() + headers + RECORD_OVERHEAD_BYTES
+    record.key.len() + record.value.len() + record.header_bytes + RECORD_OVERHEAD_BYTES
 }
 
 struct Inner {
