@@ -109,19 +109,9 @@ impl ConsumerBuilder {
             .create_with_context(context)
             .map_err(ConsumerError::Client)?;
         let subscription = Subscription::new(&config.topics, &config.dlq)?;
-        let topics = if subscription.has_patterns() {
-            // Patterns are matched here: a failed look-up leaves only the
-            // names subscribed until the next refresh.
-            match client.fetch_metadata(None, METADATA_TIMEOUT) {
-                Ok(metadata) => subscription.resolve(metadata.topics().iter().map(|t| t.name())),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot list topics to match patterns; retrying later");
-                    subscription.resolve([])
-                }
-            }
-        } else {
-            subscription.resolve([])
-        };
+        // A failed look-up leaves only the names subscribed until the next
+        // refresh.
+        let topics = matching(&client, &subscription).unwrap_or_else(|| subscription.resolve([]));
         subscribe(&client, &topics)?;
         Ok(Consumer {
             client,
@@ -279,22 +269,34 @@ impl Topics {
         if !self.subscription.has_patterns() {
             return;
         }
-        let metadata = match client.fetch_metadata(None, METADATA_TIMEOUT) {
-            Ok(metadata) => metadata,
-            Err(error) => {
-                tracing::warn!(%error, "cannot list topics to match patterns");
-                return;
-            }
+        let Some(topics) = matching(client, &self.subscription) else {
+            return;
         };
-        let topics = self
-            .subscription
-            .resolve(metadata.topics().iter().map(|t| t.name()));
         if topics != self.subscribed {
             tracing::info!(?topics, "pattern matches changed; subscribing anew");
             match subscribe(client, &topics) {
                 Ok(()) => self.subscribed = topics,
                 Err(error) => tracing::warn!(%error, "subscribing anew failed"),
             }
+        }
+    }
+}
+
+/// The topics `subscription` resolves to against the cluster's topic list
+/// (names alone when it has no pattern); `None` when the list cannot be
+/// read.
+fn matching<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    subscription: &Subscription,
+) -> Option<Vec<String>> {
+    if !subscription.has_patterns() {
+        return Some(subscription.resolve([]));
+    }
+    match client.fetch_metadata(None, METADATA_TIMEOUT) {
+        Ok(metadata) => Some(subscription.resolve(metadata.topics().iter().map(|t| t.name()))),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list topics to match patterns; retrying later");
+            None
         }
     }
 }
@@ -429,12 +431,16 @@ struct Pending {
 }
 
 impl Pending {
-    fn take(&mut self) -> Vec<Record> {
+    /// The batch and the bytes its records hold.
+    fn take(&mut self) -> (Vec<Record>, u64) {
         if self.records.is_empty() {
-            return Vec::new();
+            return (Vec::new(), 0);
         }
-        self.bytes = 0;
-        std::mem::replace(&mut self.records, Vec::with_capacity(MAX_BATCH))
+        let bytes = std::mem::take(&mut self.bytes);
+        (
+            std::mem::replace(&mut self.records, Vec::with_capacity(MAX_BATCH)),
+            bytes,
+        )
     }
 
     fn topic(&mut self, name: &str) -> Arc<str> {
@@ -543,8 +549,8 @@ impl<H: RecordHandler> PollContext<H> {
             || pending.records.len() >= MAX_BATCH
             || pending.bytes + bytes > self.max_unfinished_bytes
         {
-            let batch = pending.take();
-            self.dispatch(client, batch);
+            let (batch, bytes) = pending.take();
+            self.dispatch(client, batch, bytes);
         }
         pending.bytes += bytes;
         pending.records.push(record);
@@ -554,13 +560,13 @@ impl<H: RecordHandler> PollContext<H> {
     /// nothing more and before every rebalance callback, so a batch never
     /// outlives the assignment it was read under.
     fn flush(&self, client: &BaseConsumer<Self>) {
-        let batch = self.pending().take();
-        self.dispatch(client, batch);
+        let (batch, bytes) = self.pending().take();
+        self.dispatch(client, batch, bytes);
     }
 
     /// Hands consecutive records of one partition to its worker, pausing the
     /// partition when too much of it is read and not committed.
-    fn dispatch(&self, client: &BaseConsumer<Self>, batch: Vec<Record>) {
+    fn dispatch(&self, client: &BaseConsumer<Self>, batch: Vec<Record>, bytes: u64) {
         let Some(first) = batch.first() else {
             return;
         };
@@ -589,7 +595,6 @@ impl<H: RecordHandler> PollContext<H> {
             return;
         };
         let count = batch.len() as u64;
-        let bytes: u64 = batch.iter().map(Record::held_bytes).sum();
         let held = handle.state.held_bytes.load(Ordering::Acquire) + bytes;
         // The topic name is copied only when the partition must pause.
         let pause = (!handle.paused
