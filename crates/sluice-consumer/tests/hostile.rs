@@ -52,11 +52,7 @@ impl RecordHandler for Unruly {
 }
 
 fn text(record: &OwnedMessage, name: &str) -> Option<String> {
-    sluice_kafka::headers::of_message(record)
-        .filter(|h| h.name == name.as_bytes())
-        .last()
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
+    common::header(record, name).ok()
 }
 
 async fn wait_until(what: &str, done: impl Fn() -> bool) -> anyhow::Result<()> {
