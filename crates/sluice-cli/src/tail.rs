@@ -159,15 +159,13 @@ where
 /// A record timestamp as RFC 3339 UTC; one outside 1970–9999 (any client
 /// can write any i64) as its number of milliseconds.
 pub(crate) fn timestamp_text(ms: i64) -> String {
-    // The first millisecond of the year 10000, which RFC 3339 cannot write.
-    const YEAR_10000_MS: i64 = 253_402_300_800_000;
-    match u64::try_from(ms) {
-        Ok(positive) if ms < YEAR_10000_MS => {
-            let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(positive);
-            humantime::format_rfc3339_millis(time).to_string()
-        }
-        _ => format!("{ms} ms since the epoch"),
-    }
+    u64::try_from(ms)
+        .ok()
+        .and_then(|ms| {
+            let time = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))?;
+            sluice_core::envelope::rfc3339_millis(time)
+        })
+        .unwrap_or_else(|| format!("{ms} ms since the epoch"))
 }
 
 /// Every header as text (names and values that are not UTF-8 shown

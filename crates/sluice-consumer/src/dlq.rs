@@ -2,7 +2,7 @@
 //! `sluice.dlq.*` headers saying where the record came from and why it
 //! failed.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -193,7 +193,8 @@ pub(crate) fn dead_letter_headers(
         .to_millis()
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let failed_at = rfc3339(now);
+    // Now is always between 1970 and 9999.
+    let failed_at = sluice_core::envelope::rfc3339_millis(now).unwrap_or_default();
     let fields = [
         (headers::TOPIC, record.topic().to_owned()),
         (headers::PARTITION, record.partition().to_string()),
@@ -228,32 +229,10 @@ fn cap(text: &str, limit: usize) -> &str {
     &text[..end]
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time after the epoch.
-fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use rdkafka::Timestamp;
 
     use super::*;

@@ -96,8 +96,7 @@ impl Envelope {
         write(header::TYPE, self.event_type.as_bytes());
         // RFC 3339 has four-digit years (and humantime panics past 9999):
         // a time outside 1970–9999 is left out rather than written wrong.
-        if let Some(time) = self.time.filter(|t| writable_time(*t)) {
-            let time = humantime::format_rfc3339_millis(time).to_string();
+        if let Some(time) = self.time.and_then(rfc3339_millis) {
             write(header::TIME, time.as_bytes());
         }
         let optional = [
@@ -256,11 +255,13 @@ impl TraceContext {
     }
 }
 
-/// Whether `time` has an RFC 3339 form: from 1970 up to the end of 9999.
-fn writable_time(time: SystemTime) -> bool {
+/// `time` as RFC 3339 UTC to the millisecond (`2026-11-26T08:00:00.000Z`),
+/// as `ce_time` carries it; `None` outside 1970–9999, which that form
+/// cannot write (and humantime would panic on past 9999).
+pub fn rfc3339_millis(time: SystemTime) -> Option<String> {
     const YEAR_10000: Duration = Duration::from_secs(253_402_300_800);
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .is_ok_and(|since| since < YEAR_10000)
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    (since < YEAR_10000).then(|| humantime::format_rfc3339_millis(time).to_string())
 }
 
 #[cfg(test)]
