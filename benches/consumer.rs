@@ -18,7 +18,7 @@ use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Headers as _;
-use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
+use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
 use sluice_core::Event as _;
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
@@ -131,7 +131,9 @@ async fn sluice(bootstrap: &str) -> Duration {
     let config = ConsumerConfig::new(KafkaConfig::new(bootstrap), group_id(), [TOPIC]);
     let handlers =
         Handlers::new(registry()).on::<EmailReceived, _>(CountHandler(Arc::clone(&count)));
-    let consumer = Consumer::builder(config).build(handlers).expect("consumer");
+    let consumer = ConsumerBuilder::new(config)
+        .build(handlers)
+        .expect("consumer");
     let finished = Arc::clone(&count);
     consumer
         .run(async move { finished.done.notified().await })

@@ -84,8 +84,8 @@ pub struct RouteConfig {
     /// topic. Defaults to `{topic}.dlq`.
     pub dlq_topic: Option<String>,
     /// Where a new group starts: `earliest` (default) or `latest`.
-    #[serde(default = "default_offset_reset")]
-    pub auto_offset_reset: String,
+    #[serde(default)]
+    pub auto_offset_reset: sluice_consumer::AutoOffsetReset,
     /// Records of one partition in flight at once (records with the same key
     /// are always sent one after the other).
     #[serde(default = "default_in_flight")]
@@ -97,10 +97,6 @@ pub struct RouteConfig {
     pub sqs: Option<SqsRoute>,
     #[serde(default)]
     pub batching: BatchingConfig,
-}
-
-fn default_offset_reset() -> String {
-    "earliest".to_owned()
 }
 
 fn default_in_flight() -> usize {

@@ -35,7 +35,7 @@ mod sqs;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use sluice_consumer::{Consumer, ConsumerConfig, ConsumerStatus};
+use sluice_consumer::{Consumer, ConsumerBuilder, ConsumerConfig, ConsumerStatus};
 use sluice_core::SchemaRegistry;
 
 pub use config::BridgeConfig;
@@ -153,14 +153,14 @@ impl Bridge {
                 route.topics.clone(),
             );
             consumer_config.max_in_flight_per_partition = route.max_in_flight_per_partition;
-            consumer_config.auto_offset_reset = route.auto_offset_reset.clone();
+            consumer_config.auto_offset_reset = route.auto_offset_reset;
             if let Some(limit) = route.max_record_bytes {
                 consumer_config.max_record_bytes = limit;
             }
             if let Some(dlq) = &route.dlq_topic {
                 consumer_config.dlq.topic = dlq.clone();
             }
-            let consumer = Consumer::builder(consumer_config)
+            let consumer = ConsumerBuilder::new(consumer_config)
                 .build(handler)
                 .map_err(|source| BridgeError::Consumer {
                     route: route.name.clone(),

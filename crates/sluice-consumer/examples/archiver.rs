@@ -5,7 +5,7 @@
 //! cargo run -p sluice-consumer --example archiver -- localhost:9092
 //! ```
 
-use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
+use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
 use sluice_events::proto::EmailReceived;
 use sluice_kafka::KafkaConfig;
 
@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "localhost:9092".into());
     let config = ConsumerConfig::new(KafkaConfig::new(brokers), "archiver", ["email.received"]);
     let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Archive);
-    Consumer::builder(config)
+    ConsumerBuilder::new(config)
         .build(handlers)?
         .run(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -9,13 +9,62 @@ use crate::error::ConsumerError;
 /// What runs concurrently inside one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Ordering {
+pub enum OrderBy {
     /// Records with the same key run one after another in offset order;
     /// different keys run concurrently, up to `max_in_flight_per_partition`.
     #[default]
     Key,
     /// One record at a time per partition, in offset order.
     Partition,
+}
+
+/// How a group's partitions are spread over its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+pub enum AssignmentStrategy {
+    /// A rebalance moves only the partitions that change owner; the others
+    /// keep running.
+    #[default]
+    #[serde(rename = "cooperative-sticky")]
+    CooperativeSticky,
+    /// Every rebalance revokes every partition first (eager), then hands
+    /// out ranges of each topic's partitions.
+    #[serde(rename = "range")]
+    Range,
+    /// Eager, partitions dealt out one by one.
+    #[serde(rename = "roundrobin")]
+    RoundRobin,
+}
+
+impl AssignmentStrategy {
+    /// librdkafka's name, `partition.assignment.strategy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CooperativeSticky => "cooperative-sticky",
+            Self::Range => "range",
+            Self::RoundRobin => "roundrobin",
+        }
+    }
+}
+
+/// Where a group without a committed offset for a partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoOffsetReset {
+    /// The partition's first record still kept.
+    #[default]
+    Earliest,
+    /// Only records written after the consumer joined.
+    Latest,
+}
+
+impl AutoOffsetReset {
+    /// librdkafka's name, `auto.offset.reset`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Earliest => "earliest",
+            Self::Latest => "latest",
+        }
+    }
 }
 
 /// How retriable handler failures are retried in place.
@@ -104,7 +153,7 @@ pub struct ConsumerConfig {
     #[serde(default = "default_pattern_refresh_ms")]
     pub pattern_refresh_ms: u64,
     #[serde(default)]
-    pub ordering: Ordering,
+    pub ordering: OrderBy,
     /// Records running at once in one partition (with `ordering = "key"`).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_per_partition: usize,
@@ -134,14 +183,13 @@ pub struct ConsumerConfig {
     /// Time running handlers get to finish on shutdown.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
-    /// `cooperative-sticky` (the default: a rebalance only moves the
-    /// partitions that change owner) or `range`/`roundrobin`.
-    #[serde(default = "default_assignment")]
-    pub assignment_strategy: String,
-    /// Where a group without committed offsets starts: `earliest` or
-    /// `latest`.
-    #[serde(default = "default_offset_reset")]
-    pub auto_offset_reset: String,
+    /// `cooperative-sticky` (the default), `range` or `roundrobin`.
+    #[serde(default)]
+    pub assignment_strategy: AssignmentStrategy,
+    /// Where a group without committed offsets starts: `earliest` (the
+    /// default) or `latest`.
+    #[serde(default)]
+    pub auto_offset_reset: AutoOffsetReset,
     /// Records whose value is larger than this are dead-lettered with class
     /// `oversize_record` before any handler runs (whatever the handler;
     /// [`Handlers::max_record_bytes`](crate::Handlers::max_record_bytes)
@@ -186,12 +234,6 @@ fn default_revoke_timeout_ms() -> u64 {
 fn default_shutdown_timeout_ms() -> u64 {
     30_000
 }
-fn default_assignment() -> String {
-    "cooperative-sticky".to_owned()
-}
-fn default_offset_reset() -> String {
-    "earliest".to_owned()
-}
 fn default_max_record_bytes() -> usize {
     sluice_core::serde::DEFAULT_MAX_RECORD_BYTES
 }
@@ -216,7 +258,7 @@ impl ConsumerConfig {
             group_id: group_id.into(),
             topics: topics.into_iter().map(Into::into).collect(),
             pattern_refresh_ms: default_pattern_refresh_ms(),
-            ordering: Ordering::default(),
+            ordering: OrderBy::default(),
             max_in_flight_per_partition: default_max_in_flight(),
             max_uncommitted_per_partition: default_max_uncommitted(),
             max_unfinished_bytes_per_partition: default_max_unfinished_bytes(),
@@ -225,8 +267,8 @@ impl ConsumerConfig {
             commit_interval_ms: default_commit_interval_ms(),
             revoke_timeout_ms: default_revoke_timeout_ms(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
-            assignment_strategy: default_assignment(),
-            auto_offset_reset: default_offset_reset(),
+            assignment_strategy: AssignmentStrategy::default(),
+            auto_offset_reset: AutoOffsetReset::default(),
             max_record_bytes: default_max_record_bytes(),
         }
     }
@@ -307,9 +349,6 @@ impl ConsumerConfig {
         if !(1_000..=1_000_000_000).contains(&self.dlq.max_message_bytes) {
             return fail("dlq.max_message_bytes must be between 1000 and 1000000000");
         }
-        if !["earliest", "latest"].contains(&self.auto_offset_reset.as_str()) {
-            return fail("auto_offset_reset must be `earliest` or `latest`");
-        }
         self.kafka.security.validate()?;
         Ok(())
     }
@@ -320,8 +359,11 @@ impl ConsumerConfig {
             .set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", &self.auto_offset_reset)
-            .set("partition.assignment.strategy", &self.assignment_strategy)
+            .set("auto.offset.reset", self.auto_offset_reset.as_str())
+            .set(
+                "partition.assignment.strategy",
+                self.assignment_strategy.as_str(),
+            )
             .set("statistics.interval.ms", "1000");
         // Anything set explicitly wins over sluice's choices.
         for (key, value) in &self.kafka.properties {
@@ -332,8 +374,8 @@ impl ConsumerConfig {
 
     pub(crate) fn in_flight_limit(&self) -> usize {
         match self.ordering {
-            Ordering::Key => self.max_in_flight_per_partition,
-            Ordering::Partition => 1,
+            OrderBy::Key => self.max_in_flight_per_partition,
+            OrderBy::Partition => 1,
         }
     }
 }
@@ -357,13 +399,37 @@ mod tests {
         .unwrap();
         assert_eq!(config.retry.max_attempts, 3);
         assert_eq!(config.dlq.topic_for("task.a"), "task.a.dlq");
-        assert_eq!(config.ordering, Ordering::Key);
+        assert_eq!(config.ordering, OrderBy::Key);
         config.validate().unwrap();
 
         let unknown = ConsumerConfig::from_toml(
             "group_id = \"g\"\ntopics = [\"t\"]\nconcurrency = 4\n[kafka]\nbootstrap_servers = \"b:1\"\n",
         );
         assert!(unknown.unwrap_err().to_string().contains("concurrency"));
+
+        let eager = ConsumerConfig::from_toml(
+            "group_id = \"g\"\ntopics = [\"t\"]\nassignment_strategy = \"roundrobin\"\n\
+             auto_offset_reset = \"latest\"\n[kafka]\nbootstrap_servers = \"b:1\"\n",
+        )
+        .unwrap();
+        assert_eq!(eager.assignment_strategy, AssignmentStrategy::RoundRobin);
+        assert_eq!(eager.auto_offset_reset, AutoOffsetReset::Latest);
+        let client = eager.client_config();
+        assert_eq!(
+            client.get("partition.assignment.strategy"),
+            Some("roundrobin")
+        );
+        assert_eq!(client.get("auto.offset.reset"), Some("latest"));
+        for bad in [
+            "assignment_strategy = \"sticky\"",
+            "auto_offset_reset = \"smallest\"",
+        ] {
+            let text = format!(
+                "group_id = \"g\"\ntopics = [\"t\"]\n{bad}\n[kafka]\nbootstrap_servers = \"b:1\"\n"
+            );
+            let error = ConsumerConfig::from_toml(&text).unwrap_err().to_string();
+            assert!(error.contains("unknown variant"), "{bad}: {error}");
+        }
 
         let mut same = ConsumerConfig::new(KafkaConfig::new("b:1"), "g", ["t"]);
         same.dlq.topic = "t".into();

@@ -3,7 +3,7 @@
 //!
 //! - Partitions run in parallel; inside a partition, records with the same
 //!   key run in offset order while different keys run concurrently (or one
-//!   record at a time, with [`Ordering::Partition`]).
+//!   record at a time, with [`OrderBy::Partition`]).
 //! - Only offsets below which every record is finished — handled, or
 //!   acknowledged by its DLQ topic — are committed: periodically, on
 //!   revocation and on shutdown.
@@ -13,7 +13,7 @@
 //!   `sluice.dlq.*` headers ([`dlq::headers`]).
 //!
 //! ```no_run
-//! use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
+//! use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
 //! use sluice_events::proto::EmailReceived;
 //!
 //! struct Archive;
@@ -28,25 +28,33 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ConsumerConfig::from_toml(&std::fs::read_to_string("consumer.toml")?)?;
 //! let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Archive);
-//! let consumer = Consumer::builder(config).build(handlers)?;
+//! let consumer = ConsumerBuilder::new(config).build(handlers)?;
 //! consumer.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
 //! # Ok(())
 //! # }
 //! ```
 
+mod commit;
 pub mod config;
+mod consumer;
 pub mod dlq;
 pub mod error;
 pub mod handler;
+mod partition;
+mod poll;
+mod rebalance;
 pub mod record;
-mod runtime;
 mod scheduler;
+mod status;
 mod subscription;
 mod tracker;
 mod worker;
 
-pub use config::{ConsumerConfig, DlqConfig, Ordering, RetryPolicy};
+pub use config::{
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, DlqConfig, OrderBy, RetryPolicy,
+};
+pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::{ConsumerError, FailureKind, HandlerError};
 pub use handler::{Context, Handler, Handlers, RecordHandler};
 pub use record::Record;
-pub use runtime::{Consumer, ConsumerBuilder, ConsumerStatus, PartitionLag};
+pub use status::{ConsumerStatus, PartitionLag};

@@ -7,6 +7,9 @@
 //! this consumer's DLQ topics, and Kafka's internal `__` topics, are never
 //! matched by a pattern; naming one explicitly still subscribes to it.
 
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext};
 use regex::Regex;
 
 use crate::config::DlqConfig;
@@ -75,6 +78,92 @@ impl Subscription {
             None => topic == self.dlq.topic,
         }
     }
+}
+
+/// How long a topic listing for pattern matching may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The subscription and the topics it currently resolves to.
+#[derive(Debug)]
+pub(crate) struct Topics {
+    subscription: Subscription,
+    subscribed: Vec<String>,
+    /// How often patterns are matched again.
+    pub(crate) refresh: Duration,
+}
+
+impl Topics {
+    /// Subscribes to what `subscription` resolves to now. A failed topic
+    /// listing leaves only the names subscribed until the next refresh.
+    pub(crate) fn subscribe<C: ConsumerContext>(
+        client: &BaseConsumer<C>,
+        subscription: Subscription,
+        refresh: Duration,
+    ) -> Result<Self, ConsumerError> {
+        let subscribed =
+            matching(client, &subscription).unwrap_or_else(|| subscription.resolve([]));
+        subscribe(client, &subscribed)?;
+        Ok(Self {
+            subscription,
+            subscribed,
+            refresh,
+        })
+    }
+
+    /// Matches the patterns against the cluster's topics again, and
+    /// subscribes anew when the set changed.
+    pub(crate) fn refresh<C: ConsumerContext>(&mut self, client: &BaseConsumer<C>) {
+        if !self.subscription.has_patterns() {
+            return;
+        }
+        let Some(topics) = matching(client, &self.subscription) else {
+            return;
+        };
+        if topics != self.subscribed {
+            tracing::info!(?topics, "pattern matches changed; subscribing anew");
+            match subscribe(client, &topics) {
+                Ok(()) => self.subscribed = topics,
+                Err(error) => tracing::warn!(%error, "subscribing anew failed"),
+            }
+        }
+    }
+}
+
+/// The topics `subscription` resolves to against the cluster's topic list
+/// (names alone when it has no pattern); `None` when the list cannot be
+/// read.
+fn matching<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    subscription: &Subscription,
+) -> Option<Vec<String>> {
+    if !subscription.has_patterns() {
+        return Some(subscription.resolve([]));
+    }
+    match client.fetch_metadata(None, METADATA_TIMEOUT) {
+        Ok(metadata) => Some(subscription.resolve(metadata.topics().iter().map(|t| t.name()))),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list topics to match patterns; retrying later");
+            None
+        }
+    }
+}
+
+/// Subscribes to exactly `topics` (none: unsubscribed).
+fn subscribe<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    topics: &[String],
+) -> Result<(), ConsumerError> {
+    if topics.is_empty() {
+        client.unsubscribe();
+        return Ok(());
+    }
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    client
+        .subscribe(&names)
+        .map_err(|source| ConsumerError::Subscribe {
+            topics: topics.to_vec(),
+            source,
+        })
 }
 
 #[cfg(test)]

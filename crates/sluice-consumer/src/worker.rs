@@ -4,7 +4,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,53 +19,11 @@ use tracing::Instrument as _;
 use crate::config::RetryPolicy;
 use crate::dlq::{DeadLetters, Failure, Sent};
 use crate::handler::{Context, RecordHandler};
+use crate::partition::PartitionState;
 use crate::record::Record;
-use crate::runtime::ConsumerStatus;
 use crate::scheduler::{FNV_OFFSET, KeyScheduler, fnv1a};
+use crate::status::ConsumerStatus;
 use crate::tracker::OffsetTracker;
-
-/// What the worker and the poll thread share about a partition.
-#[derive(Debug)]
-pub(crate) struct PartitionState {
-    /// The offset to commit, or -1 before any record finished.
-    pub(crate) committable: AtomicI64,
-    /// Records passed by the commit position so far.
-    pub(crate) finished: AtomicU64,
-    /// Records received so far (`received - finished` are in flight).
-    pub(crate) received: AtomicU64,
-    /// Bytes of records handed to the worker and not finished yet
-    /// ([`Record::held_bytes`]): the poll thread adds, the worker takes
-    /// away.
-    pub(crate) held_bytes: AtomicU64,
-    /// The partition's high watermark from the client's statistics, or -1.
-    pub(crate) high_watermark: AtomicI64,
-    /// The group's committed offset from the client's statistics, or -1:
-    /// the position of a partition on which nothing finished yet.
-    pub(crate) group_committed: AtomicI64,
-    /// The partition's low watermark from the client's statistics, or -1:
-    /// where a group without commits starts (`earliest`).
-    pub(crate) low_watermark: AtomicI64,
-    /// Timestamp of the oldest record not yet committable, or -1.
-    pub(crate) oldest_pending_ms: AtomicI64,
-    /// Timestamp of the newest record received, or -1.
-    pub(crate) newest_received_ms: AtomicI64,
-}
-
-impl Default for PartitionState {
-    fn default() -> Self {
-        Self {
-            committable: AtomicI64::new(-1),
-            finished: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            held_bytes: AtomicU64::new(0),
-            high_watermark: AtomicI64::new(-1),
-            group_committed: AtomicI64::new(-1),
-            low_watermark: AtomicI64::new(-1),
-            oldest_pending_ms: AtomicI64::new(-1),
-            newest_received_ms: AtomicI64::new(-1),
-        }
-    }
-}
 
 /// Metric handles of one partition's topic and group, looked up once.
 pub(crate) struct PartitionMetrics {
@@ -185,7 +143,7 @@ pub(crate) async fn run<H: RecordHandler>(
                     Poll::Ready((key, offset, bytes)) => {
                         scheduler.done(key);
                         passed += tracker.finish(offset);
-                        release(&state, bytes);
+                        state.release(bytes);
                     }
                     Poll::Pending => running.push(work),
                 }
@@ -203,12 +161,12 @@ pub(crate) async fn run<H: RecordHandler>(
                         let timestamp = record.timestamp().to_millis().unwrap_or(-1);
                         if tracker.start(record.offset(), timestamp) {
                             metrics.received.increment(1);
-                            state.received.fetch_add(1, Ordering::Relaxed);
                             state.newest_received_ms.store(timestamp, Ordering::Relaxed);
                             let key = if env.by_key { key_hash(&record) } else { 0 };
                             scheduler.push(key, Arc::new(record));
                         } else {
-                            release(&state, record.held_bytes());
+                            state.commits.redelivered();
+                            state.release(record.held_bytes());
                         }
                     }
                 }
@@ -217,25 +175,18 @@ pub(crate) async fn run<H: RecordHandler>(
             Some((key, offset, bytes)) = running.next(), if !running.is_empty() => {
                 scheduler.done(key);
                 let passed = tracker.finish(offset);
-                release(&state, bytes);
+                state.release(bytes);
                 publish(&state, &tracker, passed);
             }
         }
     }
 }
 
-/// Tells the poll thread that a record of `bytes` is no longer held.
-fn release(state: &PartitionState, bytes: u64) {
-    state.held_bytes.fetch_sub(bytes, Ordering::AcqRel);
-}
-
 /// Tells the poll thread that `passed` more records are behind the commit
 /// position.
 fn publish(state: &PartitionState, tracker: &OffsetTracker, passed: usize) {
-    if passed > 0 {
-        let committable = tracker.committable().unwrap_or(-1);
-        state.committable.store(committable, Ordering::Release);
-        state.finished.fetch_add(passed as u64, Ordering::AcqRel);
+    if let Some(committable) = tracker.committable() {
+        state.commits.passed(committable, passed as u64);
     }
 }
 

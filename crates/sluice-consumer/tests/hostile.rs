@@ -13,7 +13,7 @@ use anyhow::{Context as _, ensure};
 use common::{config, read_topic};
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
-use sluice_consumer::{Consumer, Context, HandlerError, RecordHandler, dlq};
+use sluice_consumer::{ConsumerBuilder, Context, HandlerError, RecordHandler, dlq};
 use sluice_testkit::{
     ForeignRecord, Kafkajs, MockKafka, Tansu, create_topic, foreign_header as header,
 };
@@ -124,7 +124,7 @@ async fn foreign_records_with_hostile_bytes_panics_and_oversize_values_never_sto
     config.dlq.max_message_bytes = 1_000_000;
     let handler = Unruly::default();
     let seen = Arc::clone(&handler.seen);
-    let consumer = Consumer::builder(config).build(handler)?;
+    let consumer = ConsumerBuilder::new(config).build(handler)?;
     let status = consumer.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async move {
@@ -204,7 +204,7 @@ async fn a_pattern_passes_over_the_dlq_it_writes() -> anyhow::Result<()> {
     config.pattern_refresh_ms = 200;
     let handler = Unruly::default();
     let seen = Arc::clone(&handler.seen);
-    let consumer = Consumer::builder(config).build(handler)?;
+    let consumer = ConsumerBuilder::new(config).build(handler)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async move {
         let _ = stopped.await;
@@ -244,7 +244,7 @@ async fn dropping_the_run_future_stops_the_consumer() -> anyhow::Result<()> {
     config.shutdown_timeout_ms = 2_000;
     let handler = Unruly::default();
     let seen = Arc::clone(&handler.seen);
-    let consumer = Consumer::builder(config).build(handler)?;
+    let consumer = ConsumerBuilder::new(config).build(handler)?;
     let timed_out = tokio::time::timeout(
         Duration::from_secs(10),
         consumer.run(std::future::pending()),
@@ -270,7 +270,7 @@ fn a_dlq_limit_out_of_range_is_refused() -> anyhow::Result<()> {
     config.dlq.max_message_bytes = 10;
     let runtime = tokio::runtime::Runtime::new()?;
     let _guard = runtime.enter();
-    let error = Consumer::builder(config)
+    let error = ConsumerBuilder::new(config)
         .build(Unruly::default())
         .err()
         .context("built")?;
@@ -320,7 +320,7 @@ async fn read_ahead_is_bounded_in_bytes() -> anyhow::Result<()> {
     };
     let started = Arc::clone(&gate.started);
     let open = Arc::clone(&gate.open);
-    let consumer = Consumer::builder(config).build(gate)?;
+    let consumer = ConsumerBuilder::new(config).build(gate)?;
     let status = consumer.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async move {

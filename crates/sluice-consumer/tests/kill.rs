@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use sluice_consumer::{Consumer, Context, Handler, HandlerError, Handlers};
+use sluice_consumer::{ConsumerBuilder, Context, Handler, HandlerError, Handlers};
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
 use sluice_testkit::{BrokerKind, TestBroker};
@@ -83,7 +83,7 @@ fn consumer_process() -> anyhow::Result<()> {
             config.kafka.properties.insert(key.into(), value.into());
         }
         let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Append(Mutex::new(file)));
-        let consumer = Consumer::builder(config).build(handlers)?;
+        let consumer = ConsumerBuilder::new(config).build(handlers)?;
         consumer.run(std::future::pending()).await?;
         anyhow::Ok(())
     })

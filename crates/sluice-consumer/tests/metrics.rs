@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
+use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
 use sluice_core::Event as _;
 use sluice_events::proto::EmailReceived;
 use sluice_events::samples::{self, Seed};
@@ -74,7 +74,7 @@ async fn metrics_count_the_workload_and_ready_follows_assignment() -> anyhow::Re
     config.commit_interval_ms = 100;
     config.retry.initial_backoff_ms = 10;
     let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Flaky);
-    let consumer = Consumer::builder(config).build(handlers)?;
+    let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let status = consumer.status();
 
     let endpoints = Endpoints::bind("127.0.0.1:0".parse()?).await?;

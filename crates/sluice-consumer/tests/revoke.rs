@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sluice_consumer::{Consumer, Context, HandlerError, RecordHandler};
+use sluice_consumer::{ConsumerBuilder, Context, HandlerError, RecordHandler};
 use sluice_kafka::KafkaConfig;
 use sluice_testkit::MockKafka;
 
@@ -84,7 +84,7 @@ async fn a_handler_running_past_the_revoke_deadline_is_cancelled() -> anyhow::Re
             work,
             events: Arc::clone(&events),
         };
-        let consumer = Consumer::builder(config).build(handler)?;
+        let consumer = ConsumerBuilder::new(config).build(handler)?;
         let status = consumer.status();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let run = tokio::spawn(consumer.run(async move {

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
-use sluice_consumer::{Consumer, Context, Handler, HandlerError, Handlers, dlq};
+use sluice_consumer::{ConsumerBuilder, Context, Handler, HandlerError, Handlers, dlq};
 use sluice_core::{Envelope, Event as _, Serializer};
 use sluice_events::proto::{EmailProcessed, EmailReceived};
 use sluice_events::registry;
@@ -89,7 +89,7 @@ async fn poison_events_are_dead_lettered_flaky_ones_retried_the_rest_handled_onc
         log: Arc::clone(&log),
         success_attempts: Arc::clone(&success_attempts),
     });
-    let consumer = Consumer::builder(config(&bootstrap, "billing", "orders")).build(handlers)?;
+    let consumer = ConsumerBuilder::new(config(&bootstrap, "billing", "orders")).build(handlers)?;
     let status = consumer.status();
     ensure!(
         !status.is_ready(),
@@ -267,7 +267,8 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
 
     let log = Arc::new(Log::default());
     let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
-    let consumer = Consumer::builder(config(&bootstrap, "inbox-svc", "inbox")).build(handlers)?;
+    let consumer =
+        ConsumerBuilder::new(config(&bootstrap, "inbox-svc", "inbox")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async {
         stopped.await.ok();
@@ -331,7 +332,7 @@ async fn nothing_is_committed_until_the_dlq_has_the_record() -> anyhow::Result<(
 
     let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Reject);
     let consumer =
-        Consumer::builder(config(&bootstrap, "payments-svc", "payments")).build(handlers)?;
+        ConsumerBuilder::new(config(&bootstrap, "payments-svc", "payments")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async {
         stopped.await.ok();
@@ -390,7 +391,7 @@ async fn shutdown_lets_running_handlers_finish_and_commits_them() -> anyhow::Res
         started: Arc::clone(&started),
         finished: Arc::clone(&finished),
     });
-    let consumer = Consumer::builder(config(&bootstrap, "slow-svc", "slow")).build(handlers)?;
+    let consumer = ConsumerBuilder::new(config(&bootstrap, "slow-svc", "slow")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async {
         stopped.await.ok();
@@ -438,7 +439,8 @@ async fn a_topic_pattern_reads_every_matching_topic() -> anyhow::Result<()> {
 
     let log = Arc::new(Log::default());
     let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
-    let consumer = Consumer::builder(config(&bootstrap, "tasks", r"^task\..*")).build(handlers)?;
+    let consumer =
+        ConsumerBuilder::new(config(&bootstrap, "tasks", r"^task\..*")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async {
         stopped.await.ok();
@@ -480,9 +482,9 @@ async fn a_handler_past_the_shutdown_deadline_is_abandoned_uncommitted() -> anyh
 
     let mut config = config(&bootstrap, "stuck-svc", "stuck");
     config.shutdown_timeout_ms = 1_000;
-    config.ordering = sluice_consumer::Ordering::Partition;
+    config.ordering = sluice_consumer::OrderBy::Partition;
     let handlers = Handlers::new(registry()).on::<EmailReceived, _>(HangOn(5));
-    let consumer = Consumer::builder(config).build(handlers)?;
+    let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let status = consumer.status();
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async {

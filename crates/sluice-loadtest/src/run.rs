@@ -11,7 +11,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sluice_consumer::{
-    Consumer, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
+    ConsumerBuilder, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
 };
 use sluice_core::{Deserializer, Envelope, Serializer};
 use sluice_events::registry;
@@ -649,7 +649,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
                 check: Arc::clone(&check),
                 consumed: Arc::clone(&consumed),
             });
-        let consumer = Consumer::builder(config).build(handlers)?;
+        let consumer = ConsumerBuilder::new(config).build(handlers)?;
         statuses.push(consumer.status());
         let (stop, stopped) = oneshot::channel::<()>();
         let run = tokio::spawn(consumer.run(async {

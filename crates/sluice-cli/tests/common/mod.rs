@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
-use sluice_consumer::{Consumer, ConsumerConfig, Context, Handler, HandlerError, Handlers};
+use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
 use sluice_core::Event as _;
 use sluice_events::proto::EmailReceived;
 use sluice_events::samples::{self, Seed};
@@ -111,7 +111,7 @@ pub async fn consume(bootstrap: &str, topic: &str, fail: fn(u64) -> bool) -> any
     let mut config = ConsumerConfig::new(KafkaConfig::new(bootstrap), "cli-tests", [topic]);
     config.commit_interval_ms = 100;
     let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Reject(fail));
-    let consumer = Consumer::builder(config).build(handlers)?;
+    let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let status = consumer.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(consumer.run(async move {
