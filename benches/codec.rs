@@ -7,15 +7,15 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use sluice_core::codec::AvroRecord;
-use sluice_core::{Deserializer, Serializer};
+use sluice_core::{Decoder, Encoder};
 use sluice_events::samples::{self, Seed};
 use sluice_events::{avro, proto, registry};
 
 fn protobuf(c: &mut Criterion) {
     let event = samples::proto_email_received(&Seed::default());
-    let serializer = Serializer::new();
-    let deserializer = Deserializer::new(registry());
-    let framed = serializer.encode(&event).expect("encodes");
+    let encoder = Encoder::new();
+    let decoder = Decoder::new(registry());
+    let framed = encoder.encode(&event).expect("encodes");
     let bare = event.encode_to_vec();
     let mut group = c.benchmark_group("protobuf");
     group.throughput(Throughput::Elements(1));
@@ -30,7 +30,7 @@ fn protobuf(c: &mut Criterion) {
     group.bench_function("encode/sluice", |b| {
         b.iter(|| {
             buf.clear();
-            serializer
+            encoder
                 .encode_into(black_box(&event), &mut buf)
                 .expect("encodes");
             black_box(&buf);
@@ -41,7 +41,7 @@ fn protobuf(c: &mut Criterion) {
     });
     group.bench_function("decode/sluice", |b| {
         b.iter(|| {
-            deserializer
+            decoder
                 .decode::<proto::EmailReceived>(black_box(&framed))
                 .expect("decodes")
         })
@@ -52,9 +52,9 @@ fn protobuf(c: &mut Criterion) {
 fn avro(c: &mut Criterion) {
     let event = samples::avro_email_received(&Seed::default());
     let schema = avro::EmailReceived::avro_schema();
-    let serializer = Serializer::new();
-    let deserializer = Deserializer::new(registry());
-    let framed = serializer.encode(&event).expect("encodes");
+    let encoder = Encoder::new();
+    let decoder = Decoder::new(registry());
+    let framed = encoder.encode(&event).expect("encodes");
     let bare = framed[5..].to_vec();
     let mut group = c.benchmark_group("avro");
     group.throughput(Throughput::Elements(1));
@@ -70,7 +70,7 @@ fn avro(c: &mut Criterion) {
     group.bench_function("encode/sluice", |b| {
         b.iter(|| {
             buf.clear();
-            serializer
+            encoder
                 .encode_into(black_box(&event), &mut buf)
                 .expect("encodes");
             black_box(&buf);
@@ -85,7 +85,7 @@ fn avro(c: &mut Criterion) {
     });
     group.bench_function("decode/sluice", |b| {
         b.iter(|| {
-            deserializer
+            decoder
                 .decode::<avro::EmailReceived>(black_box(&framed))
                 .expect("decodes")
         })

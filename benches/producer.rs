@@ -107,13 +107,13 @@ fn producers(c: &mut Criterion) {
             }))
         })
     });
-    let serializer = sluice_core::Serializer::new();
+    let encoder = sluice_core::Encoder::new();
     group.bench_function("raw-with-envelope", |b| {
         b.iter(|| {
             runtime.block_on(send_raw(&raw, &events, |event| {
                 let envelope = sluice_core::Envelope::new::<EmailReceived>("/bench");
-                let record = sluice_kafka::OutgoingRecord::new(&serializer, event, envelope)
-                    .expect("encodes");
+                let record =
+                    sluice_kafka::OutgoingRecord::new(&encoder, event, envelope).expect("encodes");
                 (record.value, Some(record.headers))
             }))
         })
@@ -138,12 +138,12 @@ fn producers(c: &mut Criterion) {
 /// the envelope turned into record headers.
 fn record_building(c: &mut Criterion) {
     let event = events().swap_remove(0);
-    let serializer = sluice_core::Serializer::new();
+    let encoder = sluice_core::Encoder::new();
     let mut group = c.benchmark_group("record");
     group.throughput(Throughput::Elements(1));
     group.bench_function("encode", |b| {
         b.iter(|| {
-            serializer
+            encoder
                 .encode(std::hint::black_box(&event))
                 .expect("encodes")
         })
@@ -154,7 +154,7 @@ fn record_building(c: &mut Criterion) {
     group.bench_function("encode+envelope+headers", |b| {
         b.iter(|| {
             sluice_kafka::OutgoingRecord::new(
-                &serializer,
+                &encoder,
                 std::hint::black_box(&event),
                 sluice_core::Envelope::new::<EmailReceived>("/bench"),
             )

@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_core::{Deserializer, Envelope};
+use sluice_core::{Decoder, Envelope};
 use sluice_events::{avro, proto, registry};
 
 fuzz_target!(|data: &[u8]| {
-    let d = Deserializer::new(registry());
+    let d = Decoder::new(registry());
     let _ = d.decode::<proto::EmailReceived>(data);
     let _ = d.decode::<proto::EmailValidated>(data);
     let _ = d.decode::<proto::EmailProcessed>(data);

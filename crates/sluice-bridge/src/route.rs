@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use sluice_consumer::{Context, HandlerError, RecordHandler};
-use sluice_core::{Deserializer, SchemaRegistry, TraceContext};
+use sluice_core::{Decoder, SchemaRegistry, TraceContext};
 
 use crate::batch::{Batcher, Sink};
 
@@ -40,7 +40,7 @@ impl Record<'_> {
         if self.ctx.record().payload().is_none() {
             return Err(sluice_kafka::RecordError::NoPayload.into());
         }
-        Ok(Deserializer::new(self.registry)
+        Ok(Decoder::new(self.registry)
             .with_max_record_bytes(self.max_record_bytes)
             .to_json(self.value())?)
     }
@@ -111,7 +111,7 @@ impl<D: Destination> RouteHandler<D> {
             batcher,
             registry,
             max_entry_bytes,
-            max_record_bytes: sluice_core::serde::DEFAULT_MAX_RECORD_BYTES,
+            max_record_bytes: sluice_core::framing::DEFAULT_MAX_RECORD_BYTES,
             what,
         }
     }

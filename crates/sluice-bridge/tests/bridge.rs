@@ -157,7 +157,7 @@ async fn refused_records_land_in_the_dlq_with_the_reason() -> anyhow::Result<()>
         .await?;
 
     let good = common::event(1, 1);
-    let value = sluice_core::Serializer::new().encode(&good)?;
+    let value = sluice_core::Encoder::new().encode(&good)?;
     let envelope = |source: &str| {
         vec![
             ("ce_specversion", "1.0".to_owned()),
@@ -186,7 +186,7 @@ async fn refused_records_land_in_the_dlq_with_the_reason() -> anyhow::Result<()>
     large.subject = "x".repeat(2000);
     send(
         queue_topic,
-        sluice_core::Serializer::new().encode(&large)?,
+        sluice_core::Encoder::new().encode(&large)?,
         envelope(SOURCE),
     )
     .await?;

@@ -130,7 +130,7 @@ async fn the_binary_runs_the_example_configuration() -> anyhow::Result<()> {
             sequence,
             ..Seed::default()
         });
-        validated_values.push(sluice_core::Serializer::new().encode(&event)?);
+        validated_values.push(sluice_core::Encoder::new().encode(&event)?);
         producer.send(event).await?;
     }
 

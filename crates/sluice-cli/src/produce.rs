@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
-use sluice_core::{Envelope, Format, Serializer};
+use sluice_core::{Encoder, Envelope, Format};
 
 use crate::{Ctx, Outcome, bad_input};
 
@@ -72,7 +72,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     };
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| bad_input(format!("the event is not valid JSON: {e}")))?;
-    let value = Serializer::new()
+    let value = Encoder::new()
         .encode_json(schema, &json)
         .map_err(|e| bad_input(e.to_string()))?;
     let mut envelope = Envelope::for_type(&args.event_type, format, &args.source);

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use rdkafka::Message;
 use serde_json::{Map, Value, json};
 use sluice_core::envelope::header as ce;
-use sluice_core::{Deserializer, SchemaRegistry};
+use sluice_core::{Decoder, SchemaRegistry};
 
 use crate::cluster::{self, End, Flow, Span};
 use crate::filter::{Filter, header};
@@ -141,7 +141,7 @@ where
                 json!({"class": "no_payload", "message": "tombstone"}),
             );
         }
-        Some(value) => match Deserializer::new(registry).to_json(value) {
+        Some(value) => match Decoder::new(registry).to_json(value) {
             Ok(event) => {
                 out.insert("event".into(), event);
             }

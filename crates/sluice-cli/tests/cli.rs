@@ -9,7 +9,7 @@ use anyhow::{Context as _, ensure};
 use rdkafka::Message as _;
 use rdkafka::message::Headers as _;
 use serde_json::Value;
-use sluice_core::Serializer;
+use sluice_core::Encoder;
 use sluice_events::samples::{self, Seed};
 use sluice_testkit::{
     MockKafka, Tansu, create_topic, free_port, header_text as header, read_topic,
@@ -54,8 +54,8 @@ async fn tail_decodes_what_produce_wrote_and_filters() -> anyhow::Result<()> {
             r#"{"emailId": "e-2", "verdict": "VERDICT_SPAM", "spamScore": 7.5}"#,
         ],
     )?;
-    let avro = Serializer::new().encode(&samples::avro_email_received(&Seed::default()))?;
-    let avro_json = sluice_core::Deserializer::new(sluice_events::registry()).to_json(&avro)?;
+    let avro = Encoder::new().encode(&samples::avro_email_received(&Seed::default()))?;
+    let avro_json = sluice_core::Decoder::new(sluice_events::registry()).to_json(&avro)?;
     ok(
         &brokers,
         &[

@@ -235,7 +235,7 @@ fn default_shutdown_timeout_ms() -> u64 {
     30_000
 }
 fn default_max_record_bytes() -> usize {
-    sluice_core::serde::DEFAULT_MAX_RECORD_BYTES
+    sluice_core::framing::DEFAULT_MAX_RECORD_BYTES
 }
 
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`.

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use sluice_core::{Codec as _, Deserializer, Envelope, EnvelopeError, Event, SchemaRegistry};
+use sluice_core::{Codec as _, Decoder, Envelope, EnvelopeError, Event, SchemaRegistry};
 
 use crate::error::HandlerError;
 use crate::record::Record;
@@ -100,7 +100,7 @@ pub trait Handler<E: Event>: Send + Sync + 'static {
 type BoxFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>>;
 
 trait ErasedHandler: Send + Sync {
-    fn call<'a>(&'a self, deserializer: Deserializer<'a>, ctx: &'a Context) -> BoxFuture<'a>;
+    fn call<'a>(&'a self, decoder: Decoder<'a>, ctx: &'a Context) -> BoxFuture<'a>;
 }
 
 struct Typed<E, H> {
@@ -109,13 +109,13 @@ struct Typed<E, H> {
 }
 
 impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
-    fn call<'a>(&'a self, deserializer: Deserializer<'a>, ctx: &'a Context) -> BoxFuture<'a> {
+    fn call<'a>(&'a self, decoder: Decoder<'a>, ctx: &'a Context) -> BoxFuture<'a> {
         Box::pin(async move {
             let value = ctx.record().payload().unwrap_or_default();
             let ce_type = ctx
                 .header(sluice_core::envelope::header::TYPE)
                 .map(|t| std::str::from_utf8(t).unwrap_or("(not UTF-8)"));
-            let event = deserializer.decode_typed::<E>(ce_type, value)?;
+            let event = decoder.decode_typed::<E>(ce_type, value)?;
             self.handler.handle(event, ctx).await
         })
     }
@@ -149,7 +149,7 @@ impl Handlers {
     pub fn new(registry: &'static SchemaRegistry) -> Self {
         Self {
             registry,
-            max_record_bytes: sluice_core::serde::DEFAULT_MAX_RECORD_BYTES,
+            max_record_bytes: sluice_core::framing::DEFAULT_MAX_RECORD_BYTES,
             routes: HashMap::new(),
         }
     }
@@ -201,9 +201,8 @@ impl RecordHandler for Handlers {
             ))
             .with_class("no_handler"));
         };
-        let deserializer =
-            Deserializer::new(self.registry).with_max_record_bytes(self.max_record_bytes);
-        handler.call(deserializer, ctx).await
+        let decoder = Decoder::new(self.registry).with_max_record_bytes(self.max_record_bytes);
+        handler.call(decoder, ctx).await
     }
 }
 

@@ -200,7 +200,7 @@ async fn a_consumer_killed_five_times_loses_nothing() -> anyhow::Result<()> {
         .iter()
         .map(|r| {
             let value = rdkafka::Message::payload(r).context("a dead letter without a value")?;
-            let event: EmailReceived = sluice_core::Deserializer::new(registry()).decode(value)?;
+            let event: EmailReceived = sluice_core::Decoder::new(registry()).decode(value)?;
             Ok(common::sequence(&event))
         })
         .collect::<anyhow::Result<_>>()?;

@@ -14,7 +14,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use sluice_consumer::{ConsumerBuilder, Context, Handler, HandlerError, Handlers, dlq};
-use sluice_core::{Envelope, Event as _, Serializer};
+use sluice_core::{Encoder, Envelope, Event as _};
 use sluice_events::proto::{EmailProcessed, EmailReceived};
 use sluice_events::registry;
 use sluice_events::samples::{self, Seed};
@@ -149,11 +149,10 @@ async fn poison_events_are_dead_lettered_flaky_ones_retried_the_rest_handled_onc
             .all(|s| attempts[&s] == 3)
     );
 
-    let deserializer = sluice_core::Deserializer::new(registry());
+    let decoder = sluice_core::Decoder::new(registry());
     let mut dead_seqs = Vec::new();
     for record in &dead {
-        let (event, envelope) =
-            sluice_kafka::decode_message::<EmailReceived, _>(&deserializer, record)?;
+        let (event, envelope) = sluice_kafka::decode_message::<EmailReceived, _>(&decoder, record)?;
         let seq = sequence(&event);
         dead_seqs.push(seq);
         ensure!(record.key() == Some(common::key_of(seq).as_bytes()));
@@ -202,10 +201,10 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
     broker.create_topic("inbox", 1).await?;
     broker.create_topic("inbox.dlq", 1).await?;
 
-    let serializer = Serializer::new();
+    let encoder = Encoder::new();
     let good = |seq| {
         OutgoingRecord::new(
-            &serializer,
+            &encoder,
             &common::event(seq),
             Envelope::new::<EmailReceived>("/test"),
         )
@@ -213,7 +212,7 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
     let first = good(1)?;
     let last = good(2)?;
     let other_type = OutgoingRecord::new(
-        &serializer,
+        &encoder,
         &samples::proto_email_processed(&Seed::default()),
         Envelope::new::<EmailProcessed>("/test"),
     )?;

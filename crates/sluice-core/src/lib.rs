@@ -20,7 +20,7 @@
 //!   Protobuf message indexes).
 //! - [`registry`]: the file-based schema registry (subject, version → id).
 //! - [`envelope`]: CloudEvents Kafka binding headers and W3C trace context.
-//! - [`serde`](mod@serde): [`Serializer`] and [`Deserializer`], which combine
+//! - [`framing`](mod@framing): [`Encoder`] and [`Decoder`], which combine
 //!   all of the above and are what producers and consumers call.
 //! - [`error`]: the typed errors; every decoding failure has its own variant.
 
@@ -29,17 +29,17 @@ pub mod codec;
 pub mod envelope;
 pub mod error;
 pub mod event;
-pub mod json;
+pub mod framing;
+mod json;
 pub mod registry;
-pub mod serde;
 pub mod wire;
 
 pub use codec::{AvroCodec, Codec, ProtobufCodec};
 pub use envelope::{Envelope, TraceContext};
 pub use error::{DecodeError, EncodeError, EnvelopeError, RegistryError};
 pub use event::{Event, Format};
+pub use framing::{Decoder, Encoder};
 pub use registry::{RegisteredSchema, SchemaRegistry};
-pub use serde::{Deserializer, Serializer};
 
 /// Items the generated code refers to, re-exported so that a crate with
 /// generated events needs no direct dependency on them.

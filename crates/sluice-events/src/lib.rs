@@ -6,15 +6,15 @@
 //! into `sluice-build` — the same call a service makes for its own schemas.
 //!
 //! ```
-//! use sluice_core::{Deserializer, Event, Serializer};
+//! use sluice_core::{Decoder, Event, Encoder};
 //! use sluice_events::proto::EmailReceived;
 //!
 //! let event = EmailReceived { email_id: "e-1".into(), ..Default::default() };
 //! assert_eq!(EmailReceived::EVENT_TYPE, "email.received.v1");
 //! assert_eq!(event.partition_key(), "e-1");
 //!
-//! let value = Serializer::new().encode(&event).unwrap();
-//! let back: EmailReceived = Deserializer::new(sluice_events::registry()).decode(&value).unwrap();
+//! let value = Encoder::new().encode(&event).unwrap();
+//! let back: EmailReceived = Decoder::new(sluice_events::registry()).decode(&value).unwrap();
 //! assert_eq!(back, event);
 //! ```
 

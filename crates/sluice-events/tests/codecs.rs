@@ -1,14 +1,14 @@
 //! Round trips, wire layout and typed decoding errors for every event.
 
-use sluice_core::{DecodeError, Deserializer, EncodeError, Event, Serializer};
+use sluice_core::{DecodeError, Decoder, EncodeError, Encoder, Event};
 use sluice_events::samples::{self, Seed};
 use sluice_events::{avro, proto, registry};
 
 fn round_trip<E: Event + PartialEq + std::fmt::Debug>(event: E) {
-    let value = Serializer::new().encode(&event).expect("encodes");
+    let value = Encoder::new().encode(&event).expect("encodes");
     assert_eq!(value[0], 0, "magic byte");
     assert_eq!(value[1..5], E::SCHEMA_ID.to_be_bytes(), "schema id");
-    let back: E = Deserializer::new(registry())
+    let back: E = Decoder::new(registry())
         .decode_typed(Some(E::EVENT_TYPE), &value)
         .expect("decodes");
     assert_eq!(back, event);
@@ -65,7 +65,7 @@ fn protobuf_layout_is_confluents() {
         duration_ms: 5,
         ..Default::default()
     };
-    let value = Serializer::new().encode(&event).expect("encodes");
+    let value = Encoder::new().encode(&event).expect("encodes");
     let id = proto::EmailProcessed::SCHEMA_ID.to_be_bytes();
     // field 2 (email_id), length 1, "e"; field 6 (duration_ms), varint 5
     let expected = [&[0][..], &id, &[0x00], &[0x12, 0x01, b'e', 0x30, 0x05]].concat();
@@ -77,7 +77,7 @@ fn protobuf_layout_is_confluents() {
 #[test]
 fn avro_layout_is_confluents() {
     let event = avro::EmailProcessed::default();
-    let value = Serializer::new().encode(&event).expect("encodes");
+    let value = Encoder::new().encode(&event).expect("encodes");
     let schema = <avro::EmailProcessed as sluice_core::codec::AvroRecord>::avro_schema();
     let datum = apache_avro::to_avro_datum(
         schema,
@@ -91,7 +91,7 @@ fn avro_layout_is_confluents() {
 }
 
 fn decode_err<E: Event + std::fmt::Debug>(value: &[u8]) -> DecodeError {
-    Deserializer::new(registry())
+    Decoder::new(registry())
         .decode::<E>(value)
         .expect_err("must not decode")
 }
@@ -99,7 +99,7 @@ fn decode_err<E: Event + std::fmt::Debug>(value: &[u8]) -> DecodeError {
 #[test]
 fn bad_input_gets_a_typed_error() {
     let seed = Seed::default();
-    let good = Serializer::new()
+    let good = Encoder::new()
         .encode(&samples::proto_email_received(&seed))
         .expect("encodes");
 
@@ -135,7 +135,7 @@ fn bad_input_gets_a_typed_error() {
         "error must not carry the payload: {err}"
     );
 
-    let avro_good = Serializer::new()
+    let avro_good = Encoder::new()
         .encode(&samples::avro_email_received(&seed))
         .expect("encodes");
     let mut avro_corrupt = avro_good.clone();
@@ -151,12 +151,12 @@ fn bad_input_gets_a_typed_error() {
         "malformed_payload"
     );
 
-    let typed = Deserializer::new(registry())
+    let typed = Decoder::new(registry())
         .decode_typed::<proto::EmailReceived>(Some("email.processed.v1"), &good)
         .expect_err("ce_type names another event");
     assert!(matches!(typed, DecodeError::TypeMismatch { .. }));
 
-    let small = Deserializer::new(registry()).with_max_record_bytes(16);
+    let small = Decoder::new(registry()).with_max_record_bytes(16);
     assert_eq!(
         small.decode::<proto::EmailReceived>(&good),
         Err(DecodeError::Oversize {
@@ -169,7 +169,7 @@ fn bad_input_gets_a_typed_error() {
 #[test]
 fn oversize_events_are_refused_before_sending() {
     let event = samples::proto_email_received(&Seed::default());
-    let err = Serializer::new()
+    let err = Encoder::new()
         .with_max_record_bytes(64)
         .encode(&event)
         .expect_err("too large");
@@ -179,7 +179,7 @@ fn oversize_events_are_refused_before_sending() {
     );
     let mut out = b"keep".to_vec();
     assert!(
-        Serializer::new()
+        Encoder::new()
             .with_max_record_bytes(64)
             .encode_into(&event, &mut out)
             .is_err()
@@ -205,7 +205,7 @@ mod no_panics {
     use proptest::prelude::*;
 
     fn decode_all(value: &[u8]) {
-        let d = Deserializer::new(registry());
+        let d = Decoder::new(registry());
         let _ = d.decode::<proto::EmailReceived>(value);
         let _ = d.decode::<proto::EmailValidated>(value);
         let _ = d.decode::<proto::WorkflowTriggered>(value);
@@ -240,8 +240,8 @@ mod no_panics {
         fn flipped_byte(index in 5usize..400, bit in 0u8..8) {
             let seed = Seed::default();
             for mut value in [
-                Serializer::new().encode(&samples::proto_email_received(&seed)).expect("encodes"),
-                Serializer::new().encode(&samples::avro_email_received(&seed)).expect("encodes"),
+                Encoder::new().encode(&samples::proto_email_received(&seed)).expect("encodes"),
+                Encoder::new().encode(&samples::avro_email_received(&seed)).expect("encodes"),
             ] {
                 let i = index % value.len();
                 value[i] ^= 1 << bit;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, ensure};
 use serde_json::{Value, json};
-use sluice_core::{Event, Serializer};
+use sluice_core::{Encoder, Event};
 use sluice_events::samples::{self, Seed};
 
 fn repo() -> PathBuf {
@@ -52,7 +52,7 @@ fn python_classes(out: &Path) -> anyhow::Result<()> {
 }
 
 fn record<E: Event>(event: &E, format: &str, module: &str) -> anyhow::Result<Value> {
-    let value = Serializer::new().encode(event)?;
+    let value = Encoder::new().encode(event)?;
     let message = E::SUBJECT.rsplit('.').next().unwrap_or_default();
     Ok(json!({
         "format": format,

@@ -3,18 +3,18 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use sluice_core::{DecodeError, Deserializer, Serializer};
+use sluice_core::{DecodeError, Decoder, Encoder};
 use sluice_events::registry;
 use sluice_events::samples::{self, Seed};
 
 fn to_json(value: &[u8]) -> Result<serde_json::Value, DecodeError> {
-    Deserializer::new(registry()).to_json(value)
+    Decoder::new(registry()).to_json(value)
 }
 
 #[test]
 fn protobuf_follows_the_proto3_json_mapping() {
     let event = samples::proto_email_received(&Seed::default());
-    let value = Serializer::new().encode(&event).unwrap();
+    let value = Encoder::new().encode(&event).unwrap();
     assert_eq!(
         to_json(&value).unwrap(),
         json!({
@@ -54,7 +54,7 @@ fn protobuf_follows_the_proto3_json_mapping() {
 #[test]
 fn protobuf_enums_render_by_name_and_defaults_are_left_out() {
     let event = samples::proto_email_validated(&Seed::default());
-    let value = Serializer::new().encode(&event).unwrap();
+    let value = Encoder::new().encode(&event).unwrap();
     let rendered = to_json(&value).unwrap();
     assert_eq!(rendered["verdict"], "VERDICT_SPAM");
     assert_eq!(rendered["spamScore"], 7.25);
@@ -71,7 +71,7 @@ fn protobuf_enums_render_by_name_and_defaults_are_left_out() {
 #[test]
 fn avro_renders_as_plain_json() {
     let event = samples::avro_email_validated(&Seed::default());
-    let value = Serializer::new().encode(&event).unwrap();
+    let value = Encoder::new().encode(&event).unwrap();
     let rendered = to_json(&value).unwrap();
     assert_eq!(rendered["email_id"], "email-1");
     assert_eq!(rendered["verdict"], "VERDICT_SPAM");
@@ -81,7 +81,7 @@ fn avro_renders_as_plain_json() {
     );
 
     let event = samples::avro_email_received(&Seed::default());
-    let value = Serializer::new().encode(&event).unwrap();
+    let value = Encoder::new().encode(&event).unwrap();
     let rendered = to_json(&value).unwrap();
     assert_eq!(rendered["size_bytes"], 48_213);
     assert_eq!(
@@ -94,7 +94,7 @@ fn avro_renders_as_plain_json() {
 #[test]
 fn bad_bytes_are_typed_errors() {
     let event = samples::proto_email_received(&Seed::default());
-    let value = Serializer::new().encode(&event).unwrap();
+    let value = Encoder::new().encode(&event).unwrap();
 
     let mut unknown = value.clone();
     unknown[1..5].copy_from_slice(&999_u32.to_be_bytes());
@@ -125,7 +125,7 @@ fn bad_bytes_are_typed_errors() {
         );
     }
 
-    let avro = Serializer::new()
+    let avro = Encoder::new()
         .encode(&samples::avro_email_received(&Seed::default()))
         .unwrap();
     let error = to_json(&avro[..avro.len() - 1]).unwrap_err();
@@ -188,43 +188,41 @@ fn the_registry_knows_each_subjects_event_type() {
 fn json_encodes_back_to_the_same_event() {
     use sluice_core::Event;
     use sluice_events::{avro, proto};
-    let deserializer = Deserializer::new(registry());
+    let decoder = Decoder::new(registry());
     let seed = Seed::default();
 
     let event = samples::proto_email_received(&seed);
-    let rendered = to_json(&Serializer::new().encode(&event).unwrap()).unwrap();
+    let rendered = to_json(&Encoder::new().encode(&event).unwrap()).unwrap();
     let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
-    let value = Serializer::new().encode_json(schema, &rendered).unwrap();
+    let value = Encoder::new().encode_json(schema, &rendered).unwrap();
     assert_eq!(
-        deserializer.decode::<proto::EmailReceived>(&value).unwrap(),
+        decoder.decode::<proto::EmailReceived>(&value).unwrap(),
         event
     );
 
     let event = samples::proto_email_validated(&seed);
-    let rendered = to_json(&Serializer::new().encode(&event).unwrap()).unwrap();
+    let rendered = to_json(&Encoder::new().encode(&event).unwrap()).unwrap();
     let schema = registry().get(proto::EmailValidated::SCHEMA_ID).unwrap();
-    let value = Serializer::new().encode_json(schema, &rendered).unwrap();
+    let value = Encoder::new().encode_json(schema, &rendered).unwrap();
     assert_eq!(
-        deserializer
-            .decode::<proto::EmailValidated>(&value)
-            .unwrap(),
+        decoder.decode::<proto::EmailValidated>(&value).unwrap(),
         event
     );
 
     // Proto field names work as well as JSON names.
     let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
-    let value = Serializer::new()
+    let value = Encoder::new()
         .encode_json(schema, &json!({"email_id": "e-9", "sizeBytes": 12}))
         .unwrap();
-    let back = deserializer.decode::<proto::EmailReceived>(&value).unwrap();
+    let back = decoder.decode::<proto::EmailReceived>(&value).unwrap();
     assert_eq!((back.email_id.as_str(), back.size_bytes), ("e-9", 12));
 
     let event = samples::avro_email_received(&seed);
-    let rendered = to_json(&Serializer::new().encode(&event).unwrap()).unwrap();
+    let rendered = to_json(&Encoder::new().encode(&event).unwrap()).unwrap();
     let schema = registry().get(avro::EmailReceived::SCHEMA_ID).unwrap();
-    let value = Serializer::new().encode_json(schema, &rendered).unwrap();
+    let value = Encoder::new().encode_json(schema, &rendered).unwrap();
     assert_eq!(
-        deserializer.decode::<avro::EmailReceived>(&value).unwrap(),
+        decoder.decode::<avro::EmailReceived>(&value).unwrap(),
         event
     );
 }
@@ -235,7 +233,7 @@ fn json_that_does_not_fit_the_schema_is_refused() {
     use sluice_events::{avro, proto};
     let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
     let refuse = |json: serde_json::Value, expect: &str| {
-        let error = Serializer::new().encode_json(schema, &json).unwrap_err();
+        let error = Encoder::new().encode_json(schema, &json).unwrap_err();
         assert_eq!(error.class(), "invalid_json");
         assert!(error.to_string().contains(expect), "{error}");
     };
@@ -244,12 +242,12 @@ fn json_that_does_not_fit_the_schema_is_refused() {
     refuse(json!({"to": "bob"}), "expected an array");
     refuse(json!([1, 2]), "expected an object");
     let validated = registry().get(proto::EmailValidated::SCHEMA_ID).unwrap();
-    let error = Serializer::new()
+    let error = Encoder::new()
         .encode_json(validated, &json!({"verdict": "VERDICT_MAYBE"}))
         .unwrap_err();
     assert!(error.to_string().contains("VERDICT_MAYBE"), "{error}");
     let avro = registry().get(avro::EmailReceived::SCHEMA_ID).unwrap();
-    let error = Serializer::new()
+    let error = Encoder::new()
         .encode_json(avro, &json!({"email_id": 5}))
         .unwrap_err();
     assert_eq!(error.class(), "invalid_json", "{error}");
@@ -260,13 +258,13 @@ fn json_defaults_are_not_written() {
     use sluice_core::Event;
     use sluice_events::proto;
     let schema = registry().get(proto::EmailReceived::SCHEMA_ID).unwrap();
-    let with_defaults = Serializer::new()
+    let with_defaults = Encoder::new()
         .encode_json(
             schema,
             &json!({"emailId": "e", "subject": "", "sizeBytes": "0"}),
         )
         .unwrap();
-    let without = Serializer::new()
+    let without = Encoder::new()
         .encode_json(schema, &json!({"emailId": "e"}))
         .unwrap();
     assert_eq!(with_defaults, without);

@@ -2,9 +2,7 @@
 
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use sluice_core::{
-    DecodeError, Deserializer, EncodeError, Envelope, EnvelopeError, Event, Serializer,
-};
+use sluice_core::{DecodeError, Decoder, EncodeError, Encoder, Envelope, EnvelopeError, Event};
 
 /// A typed event encoded for Kafka: key, framed value and envelope headers.
 #[derive(Debug)]
@@ -18,16 +16,16 @@ pub struct OutgoingRecord {
 }
 
 impl OutgoingRecord {
-    /// Encodes `event` with `serializer` and attaches `envelope` as headers.
+    /// Encodes `event` with `encoder` and attaches `envelope` as headers.
     pub fn new<E: Event>(
-        serializer: &Serializer,
+        encoder: &Encoder,
         event: &E,
         envelope: Envelope,
     ) -> Result<Self, EncodeError> {
         let (headers, header_bytes) = headers_and_size(&envelope);
         Ok(Self {
             key: event.partition_key().to_owned(),
-            value: serializer.encode(event)?,
+            value: encoder.encode(event)?,
             headers,
             header_bytes,
             envelope,
@@ -101,7 +99,7 @@ where
 
 /// Decodes a consumed message into a typed event and its envelope.
 pub fn decode_message<E: Event, M>(
-    deserializer: &Deserializer<'_>,
+    decoder: &Decoder<'_>,
     message: &M,
 ) -> Result<(E, Envelope), RecordError>
 where
@@ -110,6 +108,6 @@ where
 {
     let envelope = envelope_of(message)?;
     let value = message.payload().ok_or(RecordError::NoPayload)?;
-    let event = deserializer.decode_typed(Some(&envelope.event_type), value)?;
+    let event = decoder.decode_typed(Some(&envelope.event_type), value)?;
     Ok((event, envelope))
 }

@@ -10,7 +10,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::FutureProducer;
-use sluice_core::{Deserializer, Envelope, Event, Serializer, TraceContext};
+use sluice_core::{Decoder, Encoder, Envelope, Event, TraceContext};
 use sluice_events::samples::{self, Seed};
 use sluice_events::{avro, proto, registry};
 use sluice_kafka::{KafkaConfig, OutgoingRecord, decode_message};
@@ -51,7 +51,7 @@ where
         .set("compression.type", "lz4")
         .create()?;
     let sent_envelope = envelope::<E>()?;
-    let record = OutgoingRecord::new(&Serializer::new(), &event, sent_envelope.clone())?;
+    let record = OutgoingRecord::new(&Encoder::new(), &event, sent_envelope.clone())?;
     let delivery = producer
         .send(record.to_future_record(topic), Duration::from_secs(10))
         .await
@@ -82,8 +82,7 @@ where
             "header {name} missing from {names:?}"
         );
     }
-    let (decoded, received_envelope) =
-        decode_message::<E, _>(&Deserializer::new(registry()), &message)?;
+    let (decoded, received_envelope) = decode_message::<E, _>(&Decoder::new(registry()), &message)?;
     ensure!(decoded == event, "decoded {decoded:?}\nsent {event:?}");
     ensure!(
         received_envelope == sent_envelope,
@@ -120,13 +119,13 @@ async fn wrong_type_is_a_typed_error(broker: &TestBroker) -> anyhow::Result<()> 
         .create()?;
     consumer.subscribe(&["email.received.avro"])?;
     let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
-    let deserializer = Deserializer::new(registry());
-    match decode_message::<proto::EmailReceived, _>(&deserializer, &message) {
+    let decoder = Decoder::new(registry());
+    match decode_message::<proto::EmailReceived, _>(&decoder, &message) {
         Err(err) if err.class() == "type_mismatch" => {}
         Err(err) => bail!("expected a type mismatch, got {err}"),
         Ok(event) => bail!("an Avro record decoded as Protobuf: {event:?}"),
     }
-    decode_message::<avro::EmailReceived, _>(&deserializer, &message)?;
+    decode_message::<avro::EmailReceived, _>(&decoder, &message)?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sluice_consumer::{
     ConsumerBuilder, ConsumerConfig, ConsumerStatus, Context, Handler, HandlerError, Handlers,
 };
-use sluice_core::{Deserializer, Envelope, Serializer};
+use sluice_core::{Decoder, Encoder, Envelope};
 use sluice_events::registry;
 use sluice_kafka::KafkaConfig;
 use sluice_kafka::security::TokenContext;
@@ -427,7 +427,7 @@ enum Sender {
     Sluice(Producer),
     Raw {
         producer: FutureProducer<TokenContext>,
-        serializer: Serializer,
+        encoder: Encoder,
         topic: String,
         /// The CloudEvents source, when the records carry the envelope.
         source: Option<String>,
@@ -465,7 +465,7 @@ impl Sender {
         let context = TokenContext::new(config.kafka.security.token_provider()?);
         Ok(Sender::Raw {
             producer: config.librdkafka_config().create_with_context(context)?,
-            serializer: Serializer::new().with_max_record_bytes(usize::MAX),
+            encoder: Encoder::new().with_max_record_bytes(usize::MAX),
             topic: topic.to_owned(),
             source: (records == RawRecords::Same).then(|| config.source.clone()),
         })
@@ -481,11 +481,11 @@ impl Sender {
             }
             Sender::Raw {
                 producer,
-                serializer,
+                encoder,
                 topic,
                 source,
             } => {
-                let value = serializer.encode(&event)?;
+                let value = encoder.encode(&event)?;
                 let mut record = FutureRecord::to(topic).key(key).payload(&value);
                 if let Some(source) = source {
                     let envelope = Envelope::new::<E>(source.clone());
@@ -720,7 +720,7 @@ pub(crate) async fn raw<E: LoadEvent>(
                     .set("auto.offset.reset", "earliest")
                     .create_with_context(context)?;
                 consumer.subscribe(&[&topic])?;
-                let deserializer = Deserializer::new(registry()).with_max_record_bytes(usize::MAX);
+                let decoder = Decoder::new(registry()).with_max_record_bytes(usize::MAX);
                 let mut counted = false;
                 while !stop.load(Ordering::Relaxed) {
                     let polled = consumer.poll(Duration::from_millis(50));
@@ -741,7 +741,7 @@ pub(crate) async fn raw<E: LoadEvent>(
                     };
                     let sequence = message
                         .payload()
-                        .and_then(|value| deserializer.decode_typed::<E>(ce_type, value).ok())
+                        .and_then(|value| decoder.decode_typed::<E>(ce_type, value).ok())
                         .and_then(|event| event.sequence());
                     let mut check = check.lock().unwrap_or_else(|e| e.into_inner());
                     let measured = match sequence {

@@ -120,7 +120,7 @@ fn default_max_buffered_bytes() -> u64 {
     256 * 1024 * 1024
 }
 fn default_max_record_bytes() -> usize {
-    sluice_core::serde::DEFAULT_MAX_RECORD_BYTES
+    sluice_core::framing::DEFAULT_MAX_RECORD_BYTES
 }
 
 impl ProducerConfig {

@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message as _};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use sluice_core::{EncodeError, Envelope, Event, Serializer};
+use sluice_core::{EncodeError, Encoder, Envelope, Event};
 use sluice_kafka::{OutgoingRecord, TokenProvider};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -263,7 +263,7 @@ impl ProducerBuilder {
             .min(Semaphore::MAX_PERMITS);
         Ok(Producer {
             inner: Arc::new(Inner {
-                serializer: Serializer::new().with_max_record_bytes(self.config.max_record_bytes),
+                encoder: Encoder::new().with_max_record_bytes(self.config.max_record_bytes),
                 client,
                 buffer: Arc::new(Semaphore::new(buffer_limit)),
                 buffer_limit,
@@ -289,7 +289,7 @@ fn buffered_size(record: &OutgoingRecord) -> usize {
 
 struct Inner {
     config: ProducerConfig,
-    serializer: Serializer,
+    encoder: Encoder,
     client: Client,
     /// Bytes of records between enqueue and delivery.
     buffer: Arc<Semaphore>,
@@ -569,7 +569,7 @@ impl Producer {
                 "the cluster is unreachable (circuit open); retry later".into(),
             );
         }
-        let record = match OutgoingRecord::new(&self.inner.serializer, event, envelope) {
+        let record = match OutgoingRecord::new(&self.inner.encoder, event, envelope) {
             Ok(record) => record,
             Err(e @ EncodeError::Oversize { .. }) => {
                 return fail(SendErrorKind::RecordTooLarge, e.to_string());

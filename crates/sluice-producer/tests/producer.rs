@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use sluice_core::Deserializer;
+use sluice_core::Decoder;
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
 use sluice_events::samples::{self, Seed};
@@ -43,7 +43,7 @@ fn consume_in_order(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<()
         .set("auto.offset.reset", "earliest")
         .create()?;
     consumer.subscribe(&[topic])?;
-    let deserializer = Deserializer::new(registry());
+    let decoder = Decoder::new(registry());
     let mut last: HashMap<String, u64> = HashMap::new();
     let mut seen = vec![false; n];
     let mut count = 0;
@@ -57,7 +57,7 @@ fn consume_in_order(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<()
             continue;
         };
         let message = message?;
-        let (event, _) = decode_message::<EmailReceived, _>(&deserializer, &message)?;
+        let (event, _) = decode_message::<EmailReceived, _>(&decoder, &message)?;
         let seq = sequence(&event);
         ensure!(message.key() == Some(event.email_id.as_bytes()));
         if let Some(previous) = last.insert(event.email_id.clone(), seq) {

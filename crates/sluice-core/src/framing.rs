@@ -1,4 +1,4 @@
-//! [`Serializer`] and [`Deserializer`]: typed events to framed record values
+//! [`Encoder`] and [`Decoder`]: typed events to framed record values
 //! and back.
 
 use crate::codec::Codec;
@@ -13,11 +13,11 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 /// Encodes typed events into Schema Registry framed record values.
 #[derive(Debug, Clone, Copy)]
-pub struct Serializer {
+pub struct Encoder {
     max_record_bytes: usize,
 }
 
-impl Default for Serializer {
+impl Default for Encoder {
     fn default() -> Self {
         Self {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
@@ -25,7 +25,7 @@ impl Default for Serializer {
     }
 }
 
-impl Serializer {
+impl Encoder {
     pub fn new() -> Self {
         Self::default()
     }
@@ -59,7 +59,7 @@ impl Serializer {
         encoded
     }
 
-    /// Encodes an event given as JSON (the form [`Deserializer::to_json`]
+    /// Encodes an event given as JSON (the form [`Decoder::to_json`]
     /// renders) with a registered schema: for tools that have no generated
     /// type, such as the CLI.
     pub fn encode_json(
@@ -92,12 +92,12 @@ impl Serializer {
 /// Decodes framed record values into typed events, looking schema ids up in
 /// a registry.
 #[derive(Debug, Clone, Copy)]
-pub struct Deserializer<'r> {
+pub struct Decoder<'r> {
     registry: &'r SchemaRegistry,
     max_record_bytes: usize,
 }
 
-impl<'r> Deserializer<'r> {
+impl<'r> Decoder<'r> {
     pub fn new(registry: &'r SchemaRegistry) -> Self {
         Self {
             registry,
@@ -153,8 +153,18 @@ impl<'r> Deserializer<'r> {
         Ok((schema, frame.body))
     }
 
-    /// Renders `value`, whatever registered type it holds, as JSON (see
-    /// [`crate::json`] for the mapping).
+    /// Renders `value`, whatever registered type it holds, as JSON, driven
+    /// by its registered schema (no generated type needed):
+    ///
+    /// - **Protobuf** follows the proto3 JSON mapping: lowerCamelCase field
+    ///   names, 64-bit integers as strings, bytes as standard base64, enums
+    ///   by name (by number when the value is not in the schema), maps as
+    ///   objects, `NaN`/`Infinity` as strings. Only what is on the wire
+    ///   appears; unknown fields are skipped, as a proto3 reader would.
+    /// - **Avro** renders a datum as plain JSON: records and maps as
+    ///   objects, unions as the value of the branch (not Avro's
+    ///   `{"type": value}` wrapping), enums by symbol, bytes and fixed as
+    ///   standard base64.
     pub fn to_json(&self, value: &[u8]) -> Result<serde_json::Value, DecodeError> {
         let (schema, body) = self.schema_of(value)?;
         crate::json::render(schema, body)
