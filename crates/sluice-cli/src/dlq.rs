@@ -9,7 +9,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::message::{BorrowedMessage, Header};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Value, json};
-use sluice_consumer::dlq::headers as dlq;
+use sluice_core::dlq::headers as dlq;
 
 use crate::cluster::{self, Cluster, End, Flow, Reader, Span};
 use crate::filter::{Filter, header};

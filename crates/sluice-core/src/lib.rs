@@ -22,10 +22,12 @@
 //! - [`envelope`]: CloudEvents Kafka binding headers and W3C trace context.
 //! - [`framing`](mod@framing): [`Encoder`] and [`Decoder`], which combine
 //!   all of the above and are what producers and consumers call.
+//! - [`dlq`]: the names of the headers a dead-lettered record gains.
 //! - [`error`]: the typed errors; every decoding failure has its own variant.
 
 mod avro_guard;
 pub mod codec;
+pub mod dlq;
 pub mod envelope;
 pub mod error;
 pub mod event;
