@@ -116,7 +116,7 @@ async fn a_fifo_queue_keeps_group_order_and_a_replay_adds_nothing() -> anyhow::R
         let body: Value = serde_json::from_str(message.body().context("a body")?)?;
         let sequence = sequence_of(&body)?;
         ensure!(
-            group == format!("mbx-{}", sequence % keys),
+            group == sluice_testkit::sequenced::key(sequence, keys),
             "event {sequence} in group {group}"
         );
         if let Some(previous) = last.insert(group.clone(), sequence) {

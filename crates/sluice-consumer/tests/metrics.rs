@@ -7,11 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
-use sluice_core::Event as _;
 use sluice_events::proto::EmailReceived;
-use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
-use sluice_producer::{Producer, ProducerConfig};
 use sluice_telemetry::http::Endpoints;
 use sluice_testkit::MockKafka;
 
@@ -34,12 +31,7 @@ struct Flaky;
 
 impl Handler<EmailReceived> for Flaky {
     async fn handle(&self, event: EmailReceived, ctx: &Context) -> Result<(), HandlerError> {
-        let sequence: u64 = event
-            .metadata
-            .as_ref()
-            .and_then(|m| m.event_id.strip_prefix("evt-")?.parse().ok())
-            .unwrap_or(1);
-        match sequence % 10 {
+        match common::sequence(&event) % 10 {
             0 => Err(HandlerError::permanent("refused").with_class("refused")),
             5 if ctx.attempt() == 1 => Err(HandlerError::retriable("not yet")),
             _ => Ok(()),
@@ -55,20 +47,8 @@ async fn metrics_count_the_workload_and_ready_follows_assignment() -> anyhow::Re
     kafka.create_topic("metered.dlq", 1)?;
     let brokers = kafka.bootstrap_servers();
 
-    let mut producer_config = ProducerConfig::new(KafkaConfig::new(&brokers));
-    producer_config
-        .topics
-        .insert(EmailReceived::EVENT_TYPE.to_owned(), "metered".to_owned());
-    let producer = Producer::builder(producer_config).build()?;
     let n = 60;
-    for sequence in 0..n {
-        let event = samples::proto_email_received(&Seed {
-            sequence,
-            email_id: &format!("e-{}", sequence % 4),
-            ..Seed::default()
-        });
-        producer.send(event).await?;
-    }
+    common::produce(&brokers, "metered", 0..n).await?;
 
     let mut config = ConsumerConfig::new(KafkaConfig::new(&brokers), "metered", ["metered"]);
     config.commit_interval_ms = 100;

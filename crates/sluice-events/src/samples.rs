@@ -25,6 +25,12 @@ impl Default for Seed<'_> {
     }
 }
 
+/// The sequence a sample's event id (`evt-<sequence>`) carries: the
+/// [`Seed::sequence`] it was made with.
+pub fn sequence_of(event_id: &str) -> Option<u64> {
+    event_id.strip_prefix("evt-")?.parse().ok()
+}
+
 fn proto_metadata(seed: &Seed<'_>) -> proto::Metadata {
     proto::Metadata {
         event_id: format!("evt-{}", seed.sequence),

@@ -16,10 +16,6 @@ pub(crate) trait LoadEvent: Event + Clone {
     fn sequence(&self) -> Option<u64>;
 }
 
-fn sequence_of(event_id: &str) -> Option<u64> {
-    event_id.strip_prefix("evt-")?.parse().ok()
-}
-
 impl LoadEvent for proto::EmailReceived {
     fn generate(sequence: u64, key: &str, payload_bytes: usize) -> Self {
         let seed = Seed {
@@ -30,7 +26,7 @@ impl LoadEvent for proto::EmailReceived {
         samples::proto_email_received_sized(&seed, payload_bytes)
     }
     fn sequence(&self) -> Option<u64> {
-        sequence_of(&self.metadata.as_ref()?.event_id)
+        samples::sequence_of(&self.metadata.as_ref()?.event_id)
     }
 }
 
@@ -52,7 +48,7 @@ impl LoadEvent for avro::EmailReceived {
         event
     }
     fn sequence(&self) -> Option<u64> {
-        sequence_of(&self.metadata.event_id)
+        samples::sequence_of(&self.metadata.event_id)
     }
 }
 

@@ -12,27 +12,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_core::Decoder;
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
-use sluice_events::samples::{self, Seed};
 use sluice_kafka::{KafkaConfig, decode_message};
 use sluice_producer::{Producer, ProducerConfig, SendErrorKind};
+use sluice_testkit::sequenced::{event, sequence};
 use sluice_testkit::{BrokerKind, Tansu, TestBroker, free_port};
-
-fn event(sequence: u64, key: &str) -> EmailReceived {
-    samples::proto_email_received(&Seed {
-        sequence,
-        email_id: key,
-        ..Seed::default()
-    })
-}
-
-fn sequence(event: &EmailReceived) -> u64 {
-    event
-        .metadata
-        .as_ref()
-        .and_then(|m| m.event_id.strip_prefix("evt-"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u64::MAX)
-}
 
 /// Reads `n` records of `topic` and checks that each key's sequence numbers
 /// only go up.

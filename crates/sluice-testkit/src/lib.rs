@@ -7,6 +7,7 @@
 //! - [`Moto`]: moto's server standing in for AWS APIs, on a free port.
 //! - [`Kafkajs`]: kafkajs, a foreign (non-librdkafka) Kafka client, run by
 //!   Node as a child process to produce arbitrary bytes.
+//! - [`sequenced`]: events that say which one they are, and sending them.
 //! - [`TestBroker`]: either of them behind one interface, so a test can run
 //!   on both.
 //!
@@ -21,6 +22,7 @@ mod mock;
 mod moto;
 mod process;
 mod read;
+pub mod sequenced;
 mod tansu;
 
 use std::time::Duration;
@@ -29,7 +31,7 @@ pub use admin::{create_topic, wait_for_topic};
 pub use kafkajs::{ForeignRecord, Kafkajs, header as foreign_header};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
-pub use read::{header_text, http_get, read_topic};
+pub use read::{header_count, header_text, http_get, read_topic};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
 
 /// Why a test broker could not be started or used.

@@ -62,16 +62,20 @@ pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Result<Vec<OwnedMes
     Ok(records)
 }
 
-/// The last value of header `name`, as text.
+/// The last value of header `name`, as text (lossy).
 pub fn header_text(record: &OwnedMessage, name: &str) -> Option<String> {
-    use rdkafka::message::Headers as _;
-    record
-        .headers()?
-        .iter()
-        .filter(|h| h.key == name)
+    sluice_kafka::headers::of_message(record)
+        .filter(|h| h.name == name.as_bytes())
         .last()
         .and_then(|h| h.value)
         .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// How many headers named `name` the record has.
+pub fn header_count(record: &OwnedMessage, name: &str) -> usize {
+    sluice_kafka::headers::of_message(record)
+        .filter(|h| h.name == name.as_bytes())
+        .count()
 }
 
 /// `GET path` on 127.0.0.1:`port`: the status code and the body.

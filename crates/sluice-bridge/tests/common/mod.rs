@@ -18,10 +18,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice_bridge::{Bridge, BridgeConfig};
 use sluice_core::Event;
 use sluice_events::proto::EmailReceived;
-use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
 use sluice_producer::{Producer, ProducerConfig};
-use sluice_testkit::{Moto, Tansu, create_topic};
+use sluice_testkit::{Moto, Tansu, create_topic, sequenced};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -220,22 +219,14 @@ impl Env {
     }
 }
 
-/// Keys `mbx-0` .. `mbx-{keys-1}`; the sequence number is in the event id.
+/// Event `sequence` among `keys` keys ([`sequenced::key`]).
 pub fn event(sequence: u64, keys: u64) -> EmailReceived {
-    samples::proto_email_received(&Seed {
-        sequence,
-        email_id: &format!("mbx-{}", sequence % keys),
-        ..Seed::default()
-    })
+    sequenced::event(sequence, &sequenced::key(sequence, keys))
 }
 
 /// The sequence number of an event rendered as JSON (`metadata.eventId`).
 pub fn sequence_of(json: &serde_json::Value) -> anyhow::Result<u64> {
-    json["metadata"]["eventId"]
-        .as_str()
-        .and_then(|id| id.strip_prefix("evt-"))
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no evt-<n> in {json}"))
+    sequenced::sequence_in_json(json).with_context(|| format!("no evt-<n> in {json}"))
 }
 
 /// Publishes events `range` with sluice's producer (CloudEvents headers
@@ -248,18 +239,9 @@ pub async fn produce(
 ) -> anyhow::Result<()> {
     let mut config = ProducerConfig::new(KafkaConfig::new(bootstrap));
     config.source = SOURCE.to_owned();
-    config
-        .topics
-        .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
-    let producer = Producer::builder(config).build()?;
-    let mut pending = Vec::new();
-    for sequence in range {
-        pending.push(producer.enqueue(event(sequence, keys)).await?);
-    }
-    for p in pending {
-        p.wait().await?;
-    }
-    Ok(())
+    sequenced::produce(config, topic, range, keys)
+        .await
+        .map_err(anyhow::Error::from_boxed)
 }
 
 /// Publishes one record as given, for inputs sluice's producer refuses to

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Context, Handler, HandlerError, Handlers};
-use sluice_core::Event as _;
 use sluice_events::proto::EmailReceived;
-use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
-use sluice_producer::{Producer, ProducerConfig};
+use sluice_producer::ProducerConfig;
+use sluice_testkit::sequenced;
 
 pub const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
 
@@ -60,13 +59,10 @@ pub fn json_lines(text: &str) -> anyhow::Result<Vec<Value>> {
 }
 
 pub fn event(sequence: u64) -> EmailReceived {
-    samples::proto_email_received(&Seed {
-        sequence,
-        email_id: &format!("e-{}", sequence % 7),
-        ..Seed::default()
-    })
+    sequenced::event(sequence, &sequenced::key(sequence, 7))
 }
 
+/// Sends events `range` to `topic` over 7 keys and waits for every delivery.
 pub async fn produce(
     bootstrap: &str,
     topic: &str,
@@ -74,18 +70,9 @@ pub async fn produce(
 ) -> anyhow::Result<()> {
     let mut config = ProducerConfig::new(KafkaConfig::new(bootstrap));
     config.source = "/tests/cli".into();
-    config
-        .topics
-        .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
-    let producer = Producer::builder(config).build()?;
-    let mut pending = Vec::new();
-    for sequence in range {
-        pending.push(producer.enqueue(event(sequence)).await?);
-    }
-    for p in pending {
-        p.wait().await?;
-    }
-    Ok(())
+    sequenced::produce(config, topic, range, 7)
+        .await
+        .map_err(anyhow::Error::from_boxed)
 }
 
 /// Fails the events whose sequence `fail` picks, so they are dead-lettered.
@@ -93,11 +80,7 @@ pub struct Reject(fn(u64) -> bool);
 
 impl Handler<EmailReceived> for Reject {
     async fn handle(&self, event: EmailReceived, _ctx: &Context) -> Result<(), HandlerError> {
-        let sequence: u64 = event
-            .metadata
-            .as_ref()
-            .and_then(|m| m.event_id.strip_prefix("evt-")?.parse().ok())
-            .unwrap_or(0);
+        let sequence = sequenced::sequence(&event);
         if (self.0)(sequence) {
             Err(HandlerError::permanent(format!("rejected {sequence}")))
         } else {

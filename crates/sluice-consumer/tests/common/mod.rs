@@ -12,32 +12,21 @@ use rdkafka::message::OwnedMessage;
 use sluice_consumer::ConsumerConfig;
 use sluice_core::Event;
 use sluice_events::proto::EmailReceived;
-use sluice_events::samples::{self, Seed};
 use sluice_kafka::KafkaConfig;
-use sluice_producer::{Producer, ProducerConfig};
+use sluice_producer::ProducerConfig;
+use sluice_testkit::sequenced;
 
+pub use sluice_testkit::sequenced::sequence;
+
+/// Events of a test spread over this many keys.
 pub const KEYS: u64 = 20;
 
 pub fn key_of(sequence: u64) -> String {
-    format!("email-{}", sequence % KEYS)
+    sequenced::key(sequence, KEYS)
 }
 
 pub fn event(sequence: u64) -> EmailReceived {
-    samples::proto_email_received(&Seed {
-        sequence,
-        email_id: &key_of(sequence),
-        ..Seed::default()
-    })
-}
-
-/// The sequence number an event was built with.
-pub fn sequence(event: &EmailReceived) -> u64 {
-    event
-        .metadata
-        .as_ref()
-        .and_then(|m| m.event_id.strip_prefix("evt-"))
-        .and_then(|s| s.parse().ok())
-        .expect("test events carry evt-<sequence>")
+    sequenced::event(sequence, &key_of(sequence))
 }
 
 /// Sends events `range` to `topic` and waits for every delivery.
@@ -46,19 +35,10 @@ pub async fn produce(
     topic: &str,
     range: std::ops::Range<u64>,
 ) -> anyhow::Result<()> {
-    let mut config = ProducerConfig::new(KafkaConfig::new(bootstrap));
-    config
-        .topics
-        .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
-    let producer = Producer::builder(config).build()?;
-    let mut pending = Vec::with_capacity(range.clone().count());
-    for seq in range {
-        pending.push(producer.enqueue(event(seq)).await?);
-    }
-    for p in pending {
-        p.wait().await?;
-    }
-    Ok(())
+    let config = ProducerConfig::new(KafkaConfig::new(bootstrap));
+    sequenced::produce(config, topic, range, KEYS)
+        .await
+        .map_err(anyhow::Error::from_boxed)
 }
 
 /// Waits for a consumer told to stop: its `run` must return within its
@@ -160,18 +140,7 @@ pub use sluice_testkit::read_topic;
 
 /// The value of header `name`, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> anyhow::Result<String> {
-    let header = sluice_kafka::headers::of_message(record)
-        .filter(|h| h.name == name.as_bytes())
-        .last()
-        .with_context(|| format!("no header {name}"))?;
-    Ok(String::from_utf8(
-        header.value.unwrap_or_default().to_vec(),
-    )?)
+    sluice_testkit::header_text(record, name).with_context(|| format!("no header {name}"))
 }
 
-/// How many headers named `name` the record has.
-pub fn header_count(record: &OwnedMessage, name: &str) -> usize {
-    sluice_kafka::headers::of_message(record)
-        .filter(|h| h.name == name.as_bytes())
-        .count()
-}
+pub use sluice_testkit::header_count;
