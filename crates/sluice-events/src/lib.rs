@@ -1,4 +1,6 @@
-//! The typed events of the reference system, an email and workflow platform.
+//! Not part of the toolkit: the typed events of the reference system, an
+//! email and workflow platform, which sluice's examples, tests and load
+//! test use.
 //!
 //! Every event exists twice, once generated from `proto/` ([`proto`]) and
 //! once from `schemas/` ([`avro`]), with the same fields; a service picks
@@ -36,3 +38,8 @@ pub mod proto {
 pub mod avro {
     pub use super::generated::avro::sluice::email::avro::v1::*;
 }
+
+/// The README's Rust examples compile against these events.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct Readme;
