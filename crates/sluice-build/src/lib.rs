@@ -42,8 +42,9 @@
 //!
 //! # Layout
 //!
-//! - `protobuf`: descriptors from the vendored `protoc`, event options, the
-//!   normalized schema the registry keeps.
+//! - `protobuf`: descriptors from the vendored `protoc`, event options, and
+//!   from them the normalized schema the registry keeps
+//!   ([`sluice_core::protobuf_schema`], which owns its format).
 //! - `avro`: Rust types from `.avsc` files.
 //! - [`gate`]: compatibility rules, status of each subject, registration.
 
@@ -58,7 +59,6 @@ use std::path::{Path, PathBuf};
 
 pub use error::BuildError;
 pub use gate::{Registry, Status, SubjectSchema};
-pub use protobuf::ProtoSchema;
 
 use codegen::ModuleTree;
 

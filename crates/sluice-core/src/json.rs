@@ -12,15 +12,13 @@
 //!   unions as the value of the branch (not Avro's `{"type": value}`
 //!   wrapping), enums by symbol, bytes and fixed as standard base64.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-
 use base64::Engine as _;
-use serde::Deserialize;
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 
 use crate::error::DecodeError;
 use crate::event::Format;
+use crate::protobuf_schema::{FieldModel, MessageModel, ProtoKind, ProtoModel};
 use crate::registry::RegisteredSchema;
 use crate::wire;
 
@@ -147,220 +145,23 @@ fn float(f: f64) -> Value {
     }
 }
 
-/// A registered Protobuf schema (the registry's JSON form), indexed for
-/// decoding.
-#[derive(Debug)]
-pub(crate) struct ProtoModel {
-    root: String,
-    messages: HashMap<String, MessageModel>,
-    enums: HashMap<String, HashMap<i32, String>>,
-    enum_numbers: HashMap<String, HashMap<String, i32>>,
-}
-
-#[derive(Debug)]
-struct MessageModel {
-    fields: HashMap<u32, FieldModel>,
-    /// Field numbers by JSON name and by proto name.
-    by_name: HashMap<String, u32>,
-    /// A `map<K, V>` field's entry type: fields `key` = 1 and `value` = 2.
-    is_map_entry: bool,
-}
-
-#[derive(Debug)]
-struct FieldModel {
-    json_name: String,
-    repeated: bool,
-    kind: Kind,
-    type_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Double,
-    Float,
-    Int32,
-    Int64,
-    Uint32,
-    Uint64,
-    Sint32,
-    Sint64,
-    Fixed32,
-    Fixed64,
-    Sfixed32,
-    Sfixed64,
-    Bool,
-    String,
-    Bytes,
-    Enum,
-    Message,
-}
-
-impl Kind {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "double" => Kind::Double,
-            "float" => Kind::Float,
-            "int32" => Kind::Int32,
-            "int64" => Kind::Int64,
-            "uint32" => Kind::Uint32,
-            "uint64" => Kind::Uint64,
-            "sint32" => Kind::Sint32,
-            "sint64" => Kind::Sint64,
-            "fixed32" => Kind::Fixed32,
-            "fixed64" => Kind::Fixed64,
-            "sfixed32" => Kind::Sfixed32,
-            "sfixed64" => Kind::Sfixed64,
-            "bool" => Kind::Bool,
-            "string" => Kind::String,
-            "bytes" => Kind::Bytes,
-            "enum" => Kind::Enum,
-            "message" | "group" => Kind::Message,
-            _ => return None,
-        })
+/// The wire type a single value of `kind` is written with.
+fn wire_type_of(kind: ProtoKind) -> u8 {
+    match kind {
+        ProtoKind::Double | ProtoKind::Fixed64 | ProtoKind::Sfixed64 => 1,
+        ProtoKind::Float | ProtoKind::Fixed32 | ProtoKind::Sfixed32 => 5,
+        ProtoKind::String | ProtoKind::Bytes | ProtoKind::Message | ProtoKind::Group => 2,
+        _ => 0,
     }
-
-    /// The wire type a single value of this kind is written with.
-    fn wire_type(self) -> u8 {
-        match self {
-            Kind::Double | Kind::Fixed64 | Kind::Sfixed64 => 1,
-            Kind::Float | Kind::Fixed32 | Kind::Sfixed32 => 5,
-            Kind::String | Kind::Bytes | Kind::Message => 2,
-            _ => 0,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct SchemaJson {
-    root: String,
-    messages: Vec<MessageJson>,
-    #[serde(default)]
-    enums: Vec<EnumJson>,
-}
-
-#[derive(Deserialize)]
-struct MessageJson {
-    name: String,
-    fields: Vec<FieldJson>,
-}
-
-#[derive(Deserialize)]
-struct FieldJson {
-    number: u32,
-    name: String,
-    label: String,
-    #[serde(rename = "type")]
-    kind: String,
-    type_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct EnumJson {
-    name: String,
-    values: HashMap<String, i32>,
-}
-
-/// proto3 JSON names: `size_bytes` → `sizeBytes`.
-fn json_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl ProtoModel {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let schema: SchemaJson = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let mut messages = HashMap::new();
-        for message in schema.messages {
-            let mut fields = HashMap::new();
-            let mut by_name = HashMap::new();
-            for field in &message.fields {
-                by_name.insert(field.name.clone(), field.number);
-                by_name.insert(json_name(&field.name), field.number);
-                let kind = Kind::parse(&field.kind).ok_or_else(|| {
-                    format!("field {}: unknown type {:?}", field.name, field.kind)
-                })?;
-                if matches!(kind, Kind::Enum | Kind::Message) && field.type_name.is_none() {
-                    return Err(format!("field {} has no type name", field.name));
-                }
-                fields.insert(
-                    field.number,
-                    FieldModel {
-                        json_name: json_name(&field.name),
-                        repeated: field.label == "repeated",
-                        kind,
-                        type_name: field.type_name.clone(),
-                    },
-                );
-            }
-            let is_map_entry = message.name.ends_with("Entry")
-                && message.fields.len() == 2
-                && message
-                    .fields
-                    .iter()
-                    .any(|f| f.number == 1 && f.name == "key")
-                && message
-                    .fields
-                    .iter()
-                    .any(|f| f.number == 2 && f.name == "value");
-            messages.insert(
-                message.name,
-                MessageModel {
-                    fields,
-                    by_name,
-                    is_map_entry,
-                },
-            );
-        }
-        if !messages.contains_key(&schema.root) {
-            return Err(format!("root message {} is not described", schema.root));
-        }
-        let enums = schema
-            .enums
-            .iter()
-            .map(|e| {
-                let names = e.values.iter().map(|(k, v)| (*v, k.clone())).collect();
-                (e.name.clone(), names)
-            })
-            .collect();
-        let enum_numbers = schema
-            .enums
-            .into_iter()
-            .map(|e| (e.name, e.values))
-            .collect();
-        Ok(Self {
-            root: schema.root,
-            messages,
-            enums,
-            enum_numbers,
-        })
-    }
-
-    /// The entry type of a `map<K, V>` field (a repeated field of a map
-    /// entry message), rendered as a JSON object.
-    fn map_entry(&self, field: &FieldModel) -> Option<&MessageModel> {
-        let entry = self.messages.get(field.type_name.as_deref()?)?;
-        (field.repeated && matches!(field.kind, Kind::Message) && entry.is_map_entry)
-            .then_some(entry)
-    }
-
     /// The message `name`, reached at nesting `depth`.
     fn model(&self, name: &str, depth: usize) -> Result<&MessageModel, String> {
         if depth > MAX_DEPTH {
             return Err(format!("nested deeper than {MAX_DEPTH} levels"));
         }
-        self.messages
-            .get(name)
+        self.message_model(name)
             .ok_or_else(|| format!("message {name} is not described"))
     }
 
@@ -385,7 +186,7 @@ impl ProtoModel {
                 continue;
             };
             let at = |e: String| format!("field {} ({number}): {e}", field.json_name);
-            let packable = field.kind.wire_type() != 2;
+            let packable = wire_type_of(field.kind) != 2;
             if field.repeated && packable && wire_type == 2 {
                 let mut packed = length_delimited(&mut input).map_err(at)?;
                 let list = out
@@ -393,7 +194,7 @@ impl ProtoModel {
                     .or_insert_with(|| Value::Array(Vec::new()));
                 while !packed.is_empty() {
                     let value = self
-                        .scalar(field, field.kind.wire_type(), &mut packed, depth)
+                        .scalar(field, wire_type_of(field.kind), &mut packed, depth)
                         .map_err(at)?;
                     if let Value::Array(list) = list {
                         list.push(value);
@@ -401,10 +202,10 @@ impl ProtoModel {
                 }
                 continue;
             }
-            if wire_type != field.kind.wire_type() {
+            if wire_type != wire_type_of(field.kind) {
                 return Err(at(format!(
                     "wire type {wire_type}, expected {}",
-                    field.kind.wire_type()
+                    wire_type_of(field.kind)
                 )));
             }
             let value = self
@@ -450,40 +251,42 @@ impl ProtoModel {
         input: &mut &[u8],
         depth: usize,
     ) -> Result<Value, String> {
-        debug_assert_eq!(wire_type, field.kind.wire_type());
+        debug_assert_eq!(wire_type, wire_type_of(field.kind));
         Ok(match field.kind {
-            Kind::Double => float(f64::from_le_bytes(fixed::<8>(input)?)),
-            Kind::Float => float(f64::from(f32::from_le_bytes(fixed::<4>(input)?))),
-            Kind::Fixed64 => Value::String(u64::from_le_bytes(fixed::<8>(input)?).to_string()),
-            Kind::Sfixed64 => Value::String(i64::from_le_bytes(fixed::<8>(input)?).to_string()),
-            Kind::Fixed32 => Value::from(u32::from_le_bytes(fixed::<4>(input)?)),
-            Kind::Sfixed32 => Value::from(i32::from_le_bytes(fixed::<4>(input)?)),
-            Kind::Int32 => Value::from(varint(input)? as i32),
-            Kind::Int64 => Value::String((varint(input)? as i64).to_string()),
-            Kind::Uint32 => Value::from(varint(input)? as u32),
-            Kind::Uint64 => Value::String(varint(input)?.to_string()),
-            Kind::Sint32 => {
+            ProtoKind::Double => float(f64::from_le_bytes(fixed::<8>(input)?)),
+            ProtoKind::Float => float(f64::from(f32::from_le_bytes(fixed::<4>(input)?))),
+            ProtoKind::Fixed64 => Value::String(u64::from_le_bytes(fixed::<8>(input)?).to_string()),
+            ProtoKind::Sfixed64 => {
+                Value::String(i64::from_le_bytes(fixed::<8>(input)?).to_string())
+            }
+            ProtoKind::Fixed32 => Value::from(u32::from_le_bytes(fixed::<4>(input)?)),
+            ProtoKind::Sfixed32 => Value::from(i32::from_le_bytes(fixed::<4>(input)?)),
+            ProtoKind::Int32 => Value::from(varint(input)? as i32),
+            ProtoKind::Int64 => Value::String((varint(input)? as i64).to_string()),
+            ProtoKind::Uint32 => Value::from(varint(input)? as u32),
+            ProtoKind::Uint64 => Value::String(varint(input)?.to_string()),
+            ProtoKind::Sint32 => {
                 let n = varint(input)? as u32;
                 Value::from(((n >> 1) as i32) ^ -((n & 1) as i32))
             }
-            Kind::Sint64 => {
+            ProtoKind::Sint64 => {
                 let n = varint(input)?;
                 Value::String((((n >> 1) as i64) ^ -((n & 1) as i64)).to_string())
             }
-            Kind::Bool => Value::Bool(varint(input)? != 0),
-            Kind::Enum => {
+            ProtoKind::Bool => Value::Bool(varint(input)? != 0),
+            ProtoKind::Enum => {
                 let number = varint(input)? as i32;
                 let name = field
                     .type_name
                     .as_deref()
-                    .and_then(|t| self.enums.get(t))
+                    .and_then(|t| self.enum_names.get(t))
                     .and_then(|values| values.get(&number));
                 match name {
                     Some(name) => Value::String(name.clone()),
                     None => Value::from(number),
                 }
             }
-            Kind::String => {
+            ProtoKind::String => {
                 let bytes = length_delimited(input)?;
                 Value::String(
                     std::str::from_utf8(bytes)
@@ -491,8 +294,8 @@ impl ProtoModel {
                         .to_owned(),
                 )
             }
-            Kind::Bytes => Value::String(base64(length_delimited(input)?)),
-            Kind::Message => {
+            ProtoKind::Bytes => Value::String(base64(length_delimited(input)?)),
+            ProtoKind::Message | ProtoKind::Group => {
                 let bytes = length_delimited(input)?;
                 let name = field.type_name.as_deref().unwrap_or_default();
                 Value::Object(self.message(name, bytes, depth + 1)?)
@@ -545,7 +348,7 @@ impl ProtoModel {
         out: &mut Vec<u8>,
         depth: usize,
     ) -> Result<(), String> {
-        let wire_type = field.kind.wire_type();
+        let wire_type = wire_type_of(field.kind);
         if let Some(entry_model) = self.map_entry(field) {
             let object = value
                 .as_object()
@@ -554,18 +357,18 @@ impl ProtoModel {
                 let mut entry = Vec::new();
                 let key_field = &entry_model.fields[&1];
                 let key = match key_field.kind {
-                    Kind::String => Value::String(k.clone()),
-                    Kind::Bool => Value::Bool(k == "true"),
+                    ProtoKind::String => Value::String(k.clone()),
+                    ProtoKind::Bool => Value::Bool(k == "true"),
                     _ => Value::String(k.clone()),
                 };
                 write_varint(
-                    u64::from(1 << 3 | u32::from(key_field.kind.wire_type())),
+                    u64::from(1 << 3 | u32::from(wire_type_of(key_field.kind))),
                     &mut entry,
                 );
                 self.encode_scalar(key_field, &key, &mut entry, depth)?;
                 let value_field = &entry_model.fields[&2];
                 write_varint(
-                    u64::from(2 << 3 | u32::from(value_field.kind.wire_type())),
+                    u64::from(2 << 3 | u32::from(wire_type_of(value_field.kind))),
                     &mut entry,
                 );
                 self.encode_scalar(value_field, v, &mut entry, depth)?;
@@ -611,52 +414,52 @@ impl ProtoModel {
         depth: usize,
     ) -> Result<(), String> {
         match field.kind {
-            Kind::Double => out.extend_from_slice(&json_f64(value)?.to_le_bytes()),
-            Kind::Float => out.extend_from_slice(&(json_f64(value)? as f32).to_le_bytes()),
-            Kind::Int32 => write_varint(
+            ProtoKind::Double => out.extend_from_slice(&json_f64(value)?.to_le_bytes()),
+            ProtoKind::Float => out.extend_from_slice(&(json_f64(value)? as f32).to_le_bytes()),
+            ProtoKind::Int32 => write_varint(
                 json_int(value, i32::MIN.into(), i32::MAX.into())? as u64,
                 out,
             ),
-            Kind::Int64 => write_varint(
+            ProtoKind::Int64 => write_varint(
                 json_int(value, i64::MIN.into(), i64::MAX.into())? as u64,
                 out,
             ),
-            Kind::Uint32 => write_varint(json_int(value, 0, u32::MAX.into())? as u64, out),
-            Kind::Uint64 => write_varint(json_int(value, 0, u64::MAX.into())? as u64, out),
-            Kind::Sint32 => {
+            ProtoKind::Uint32 => write_varint(json_int(value, 0, u32::MAX.into())? as u64, out),
+            ProtoKind::Uint64 => write_varint(json_int(value, 0, u64::MAX.into())? as u64, out),
+            ProtoKind::Sint32 => {
                 let n = json_int(value, i32::MIN.into(), i32::MAX.into())? as i32;
                 write_varint(u64::from(((n << 1) ^ (n >> 31)) as u32), out);
             }
-            Kind::Sint64 => {
+            ProtoKind::Sint64 => {
                 let n = json_int(value, i64::MIN.into(), i64::MAX.into())? as i64;
                 write_varint(((n << 1) ^ (n >> 63)) as u64, out);
             }
-            Kind::Fixed32 => {
+            ProtoKind::Fixed32 => {
                 out.extend_from_slice(&(json_int(value, 0, u32::MAX.into())? as u32).to_le_bytes());
             }
-            Kind::Sfixed32 => out.extend_from_slice(
+            ProtoKind::Sfixed32 => out.extend_from_slice(
                 &(json_int(value, i32::MIN.into(), i32::MAX.into())? as i32).to_le_bytes(),
             ),
-            Kind::Fixed64 => {
+            ProtoKind::Fixed64 => {
                 out.extend_from_slice(&(json_int(value, 0, u64::MAX.into())? as u64).to_le_bytes());
             }
-            Kind::Sfixed64 => out.extend_from_slice(
+            ProtoKind::Sfixed64 => out.extend_from_slice(
                 &(json_int(value, i64::MIN.into(), i64::MAX.into())? as i64).to_le_bytes(),
             ),
-            Kind::Bool => {
+            ProtoKind::Bool => {
                 let b = value
                     .as_bool()
                     .ok_or_else(|| format!("expected true or false, found {value}"))?;
                 write_varint(u64::from(b), out);
             }
-            Kind::String => {
+            ProtoKind::String => {
                 let s = value
                     .as_str()
                     .ok_or_else(|| format!("expected a string, found {value}"))?;
                 write_varint(s.len() as u64, out);
                 out.extend_from_slice(s.as_bytes());
             }
-            Kind::Bytes => {
+            ProtoKind::Bytes => {
                 let s = value
                     .as_str()
                     .ok_or_else(|| format!("expected base64, found {value}"))?;
@@ -667,7 +470,7 @@ impl ProtoModel {
                 write_varint(bytes.len() as u64, out);
                 out.extend_from_slice(&bytes);
             }
-            Kind::Enum => {
+            ProtoKind::Enum => {
                 let number = match value {
                     Value::String(name) => *field
                         .type_name
@@ -679,7 +482,7 @@ impl ProtoModel {
                 };
                 write_varint(i64::from(number) as u64, out);
             }
-            Kind::Message => {
+            ProtoKind::Message | ProtoKind::Group => {
                 let mut nested = Vec::new();
                 let name = field.type_name.as_deref().unwrap_or_default();
                 self.encode_message(name, value, &mut nested, depth + 1)?;
@@ -692,14 +495,14 @@ impl ProtoModel {
 }
 
 /// Whether a singular scalar holds its default (zero, false, empty).
-fn is_default(kind: Kind, value: &Value) -> bool {
+fn is_default(kind: ProtoKind, value: &Value) -> bool {
     match (kind, value) {
-        (Kind::Message, _) => false,
-        (Kind::Enum, Value::Number(n)) => n.as_i64() == Some(0),
-        (Kind::Enum, Value::String(_)) => false,
+        (ProtoKind::Message | ProtoKind::Group, _) => false,
+        (ProtoKind::Enum, Value::Number(n)) => n.as_i64() == Some(0),
+        (ProtoKind::Enum, Value::String(_)) => false,
         (_, Value::Bool(b)) => !b,
         (_, Value::Number(n)) => n.as_f64() == Some(0.0),
-        (Kind::String | Kind::Bytes, Value::String(s)) => s.is_empty(),
+        (ProtoKind::String | ProtoKind::Bytes, Value::String(s)) => s.is_empty(),
         (_, Value::String(s)) => s == "0",
         _ => false,
     }

@@ -106,7 +106,7 @@ pub struct RegisteredSchema {
     /// Protobuf: the message indexes records of this schema carry.
     pub message_indexes: Option<Vec<i32>>,
     avro: Option<apache_avro::Schema>,
-    protobuf: Option<crate::json::ProtoModel>,
+    protobuf: Option<crate::protobuf_schema::ProtoModel>,
 }
 
 impl RegisteredSchema {
@@ -131,16 +131,14 @@ impl RegisteredSchema {
             Format::Protobuf => None,
         };
         let protobuf = match format {
-            Format::Protobuf => {
-                Some(crate::json::ProtoModel::parse(&schema).map_err(|reason| {
-                    RegistryError::InvalidProtobuf {
-                        subject: subject.clone(),
-                        version,
-                        id,
-                        reason,
-                    }
-                })?)
-            }
+            Format::Protobuf => Some(crate::protobuf_schema::ProtoModel::parse(&schema).map_err(
+                |reason| RegistryError::InvalidProtobuf {
+                    subject: subject.clone(),
+                    version,
+                    id,
+                    reason,
+                },
+            )?),
             Format::Avro => None,
         };
         Ok(Self {
@@ -174,7 +172,7 @@ impl RegisteredSchema {
     }
 
     /// The indexed form of a Protobuf entry, for rendering it as JSON.
-    pub(crate) fn protobuf_model(&self) -> Option<&crate::json::ProtoModel> {
+    pub(crate) fn protobuf_model(&self) -> Option<&crate::protobuf_schema::ProtoModel> {
         self.protobuf.as_ref()
     }
 }
