@@ -17,9 +17,8 @@ use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 
 use crate::error::DecodeError;
-use crate::event::Format;
 use crate::protobuf_schema::{FieldModel, MessageModel, ProtoKind, ProtoModel};
-use crate::registry::RegisteredSchema;
+use crate::registry::{Parsed, RegisteredSchema};
 use crate::wire;
 
 /// Nesting deeper than this is refused rather than followed.
@@ -28,16 +27,13 @@ const MAX_DEPTH: usize = 64;
 /// Renders a record value (framed: magic byte, schema id, body) as JSON.
 pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, DecodeError> {
     let malformed = |reason: String| DecodeError::Malformed {
-        format: schema.format,
+        format: schema.format(),
         subject: Cow::Owned(schema.subject.clone()),
         len: body.len(),
         reason,
     };
-    match schema.format {
-        Format::Protobuf => {
-            let model = schema
-                .protobuf_model()
-                .ok_or_else(|| malformed("no Protobuf model for this schema".to_owned()))?;
+    match schema.parsed() {
+        Parsed::Protobuf(model) => {
             // The model is of the schema's registered message: a frame whose
             // indexes name another message of the file is refused, not
             // rendered as the wrong one.
@@ -51,10 +47,7 @@ pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, De
             }
             model.render(message).map_err(malformed)
         }
-        Format::Avro => {
-            let avro = schema
-                .avro_schema()
-                .ok_or_else(|| malformed("no Avro schema for this schema".to_owned()))?;
+        Parsed::Avro(avro) => {
             crate::avro_guard::check(avro, body).map_err(malformed)?;
             let mut reader = body;
             let datum = apache_avro::from_avro_datum(avro, &mut reader, None)
@@ -77,19 +70,13 @@ pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, De
 pub(crate) fn encode(schema: &RegisteredSchema, json: &Value) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(256);
     wire::write_header(schema.id, &mut out);
-    match schema.format {
-        Format::Protobuf => {
-            let model = schema
-                .protobuf_model()
-                .ok_or("no Protobuf model for this schema")?;
+    match schema.parsed() {
+        Parsed::Protobuf(model) => {
             let indexes = schema.message_indexes.as_deref().unwrap_or(&[0]);
             wire::write_message_indexes(indexes, &mut out);
             model.encode(json, &mut out)?;
         }
-        Format::Avro => {
-            let avro = schema
-                .avro_schema()
-                .ok_or("no Avro schema for this schema")?;
+        Parsed::Avro(avro) => {
             let value = apache_avro::types::Value::from(json.clone())
                 .resolve(avro)
                 .map_err(|e| e.to_string())?;

@@ -183,9 +183,9 @@ impl ProtoSchema {
 }
 
 /// A registered Protobuf schema, indexed for reading and writing records
-/// of its root message.
+/// of its root message as JSON.
 #[derive(Debug)]
-pub(crate) struct ProtoModel {
+pub struct ProtoModel {
     pub(crate) root: String,
     messages: HashMap<String, MessageModel>,
     /// Enum value names by enum and number.
@@ -236,7 +236,9 @@ impl ProtoModel {
         Self::new(ProtoSchema::from_json(text).map_err(|e| e.to_string())?)
     }
 
-    pub(crate) fn new(schema: ProtoSchema) -> Result<Self, String> {
+    /// Indexes `schema`; refuses one whose root message is not described,
+    /// or with a message or enum field that names no type.
+    pub fn new(schema: ProtoSchema) -> Result<Self, String> {
         let mut messages = HashMap::new();
         for message in &schema.messages {
             let mut fields = HashMap::new();
@@ -293,6 +295,11 @@ impl ProtoModel {
             enum_names,
             enum_numbers,
         })
+    }
+
+    /// The fully qualified name of the root message, with a leading dot.
+    pub fn root(&self) -> &str {
+        &self.root
     }
 
     /// The message `name`.
