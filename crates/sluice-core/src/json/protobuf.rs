@@ -1,136 +1,12 @@
-//! Record values rendered as JSON, driven by the registered schema of each
-//! record — no generated type needed, so a bridge or a CLI can show any
-//! registered event.
-//!
-//! - **Protobuf** follows the proto3 JSON mapping: lowerCamelCase field
-//!   names, 64-bit integers as strings, bytes as standard base64, enums by
-//!   name (by number when the value is not in the schema), maps as objects,
-//!   `NaN`/`Infinity` as strings. Only what is on the wire appears: proto3
-//!   does not write fields holding their default value. Unknown fields are
-//!   skipped, as a proto3 reader would.
-//! - **Avro** renders a datum as plain JSON: records and maps as objects,
-//!   unions as the value of the branch (not Avro's `{"type": value}`
-//!   wrapping), enums by symbol, bytes and fixed as standard base64.
+//! Protobuf messages as proto3 JSON, and JSON back into messages, walking
+//! the registered schema's [`ProtoModel`].
 
 use base64::Engine as _;
-use serde_json::{Map, Number, Value};
-use std::borrow::Cow;
+use serde_json::{Map, Value};
 
-use crate::error::DecodeError;
+use super::protobuf_wire::{fixed, length_delimited, skip, varint};
+use super::{MAX_DEPTH, base64, float};
 use crate::protobuf_schema::{FieldModel, MessageModel, ProtoKind, ProtoModel};
-use crate::registry::{Parsed, RegisteredSchema};
-use crate::wire;
-
-/// Nesting deeper than this is refused rather than followed.
-const MAX_DEPTH: usize = 64;
-
-/// Renders a record value (framed: magic byte, schema id, body) as JSON.
-pub(crate) fn render(schema: &RegisteredSchema, body: &[u8]) -> Result<Value, DecodeError> {
-    let malformed = |reason: String| DecodeError::Malformed {
-        format: schema.format(),
-        subject: Cow::Owned(schema.subject.clone()),
-        len: body.len(),
-        reason,
-    };
-    match schema.parsed() {
-        Parsed::Protobuf(model) => {
-            // The model is of the schema's registered message: a frame whose
-            // indexes name another message of the file is refused, not
-            // rendered as the wrong one.
-            let (indexes, message) = wire::read_message_indexes(body)?;
-            let registered = schema.message_indexes.as_deref().unwrap_or(&[0]);
-            if indexes.as_slice() != registered {
-                return Err(DecodeError::TypeMismatch {
-                    expected: format!("{} (message indexes {registered:?})", schema.subject),
-                    found: format!("message indexes {indexes:?}"),
-                });
-            }
-            model.render(message).map_err(malformed)
-        }
-        Parsed::Avro(avro) => {
-            crate::avro_guard::check(avro, body).map_err(malformed)?;
-            let mut reader = body;
-            let datum = apache_avro::from_avro_datum(avro, &mut reader, None)
-                .map_err(|e| malformed(e.to_string()))?;
-            if !reader.is_empty() {
-                return Err(malformed(format!(
-                    "{} bytes left after the datum",
-                    reader.len()
-                )));
-            }
-            avro_to_json(datum, 0).map_err(malformed)
-        }
-    }
-}
-
-/// Encodes `json` as a record value of `schema` (framed: magic byte,
-/// schema id, message indexes for Protobuf, body): the inverse of
-/// [`render`]. Protobuf accepts JSON names and proto field names, and, as
-/// proto3 does, writes no singular field that holds its default value.
-pub(crate) fn encode(schema: &RegisteredSchema, json: &Value) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(256);
-    wire::write_header(schema.id, &mut out);
-    match schema.parsed() {
-        Parsed::Protobuf(model) => {
-            let indexes = schema.message_indexes.as_deref().unwrap_or(&[0]);
-            wire::write_message_indexes(indexes, &mut out);
-            model.encode(json, &mut out)?;
-        }
-        Parsed::Avro(avro) => {
-            let value = apache_avro::types::Value::from(json.clone())
-                .resolve(avro)
-                .map_err(|e| e.to_string())?;
-            let body = apache_avro::to_avro_datum(avro, value).map_err(|e| e.to_string())?;
-            out.extend_from_slice(&body);
-        }
-    }
-    Ok(out)
-}
-
-fn avro_to_json(value: apache_avro::types::Value, depth: usize) -> Result<Value, String> {
-    use apache_avro::types::Value as Avro;
-    if depth > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
-    }
-    Ok(match value {
-        Avro::Bytes(bytes) | Avro::Fixed(_, bytes) => Value::String(base64(&bytes)),
-        Avro::Float(f) => float(f64::from(f)),
-        Avro::Double(d) => float(d),
-        Avro::Union(_, inner) => avro_to_json(*inner, depth + 1)?,
-        Avro::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| avro_to_json(v, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
-        Avro::Map(items) => Value::Object(
-            items
-                .into_iter()
-                .map(|(k, v)| Ok((k, avro_to_json(v, depth + 1)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        Avro::Record(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| Ok((k, avro_to_json(v, depth + 1)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => Value::try_from(other).map_err(|e| e.to_string())?,
-    })
-}
-
-fn base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn float(f: f64) -> Value {
-    match Number::from_f64(f) {
-        Some(n) => Value::Number(n),
-        None if f.is_nan() => Value::String("NaN".to_owned()),
-        None if f > 0.0 => Value::String("Infinity".to_owned()),
-        None => Value::String("-Infinity".to_owned()),
-    }
-}
 
 /// The wire type a single value of `kind` is written with.
 fn wire_type_of(kind: ProtoKind) -> u8 {
@@ -152,7 +28,7 @@ impl ProtoModel {
             .ok_or_else(|| format!("message {name} is not described"))
     }
 
-    fn render(&self, bytes: &[u8]) -> Result<Value, String> {
+    pub(super) fn render(&self, bytes: &[u8]) -> Result<Value, String> {
         self.message(&self.root, bytes, 0).map(Value::Object)
     }
 
@@ -292,7 +168,7 @@ impl ProtoModel {
 }
 
 impl ProtoModel {
-    fn encode(&self, json: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    pub(super) fn encode(&self, json: &Value, out: &mut Vec<u8>) -> Result<(), String> {
         self.encode_message(&self.root, json, out, 0)
     }
 
@@ -534,51 +410,4 @@ fn json_int(value: &Value, min: i128, max: i128) -> Result<i128, String> {
         return Err(format!("{n} is out of range ({min} to {max})"));
     }
     Ok(n)
-}
-
-fn varint(input: &mut &[u8]) -> Result<u64, String> {
-    let mut value: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let Some((&byte, rest)) = input.split_first() else {
-            return Err("truncated varint".to_owned());
-        };
-        *input = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("varint longer than 10 bytes".to_owned())
-}
-
-fn fixed<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], String> {
-    if input.len() < N {
-        return Err(format!("truncated: {N} bytes needed, {} left", input.len()));
-    }
-    let (head, rest) = input.split_at(N);
-    *input = rest;
-    Ok(head.try_into().expect("split at N"))
-}
-
-fn length_delimited<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
-    let len = usize::try_from(varint(input)?).map_err(|_| "length out of range")?;
-    if input.len() < len {
-        return Err(format!(
-            "truncated: {len} bytes announced, {} left",
-            input.len()
-        ));
-    }
-    let (head, rest) = input.split_at(len);
-    *input = rest;
-    Ok(head)
-}
-
-fn skip(input: &mut &[u8], wire_type: u8) -> Result<(), String> {
-    match wire_type {
-        0 => varint(input).map(drop),
-        1 => fixed::<8>(input).map(drop),
-        2 => length_delimited(input).map(drop),
-        5 => fixed::<4>(input).map(drop),
-        other => Err(format!("unsupported wire type {other}")),
-    }
 }
