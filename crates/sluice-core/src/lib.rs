@@ -35,6 +35,7 @@ pub mod framing;
 mod json;
 pub mod protobuf_schema;
 pub mod registry;
+mod varint;
 pub mod wire;
 
 pub use codec::{AvroCodec, Codec, ProtobufCodec};

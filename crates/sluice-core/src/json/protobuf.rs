@@ -2,11 +2,13 @@
 //! the registered schema's [`ProtoModel`].
 
 use base64::Engine as _;
+use prost::encoding::encode_varint as write_varint;
 use serde_json::{Map, Value};
 
 use super::protobuf_wire::{fixed, length_delimited, skip, varint};
 use super::{MAX_DEPTH, base64, float};
 use crate::protobuf_schema::{FieldModel, MessageModel, ProtoKind, ProtoModel};
+use crate::varint::{zigzag_decode, zigzag_encode};
 
 /// The wire type a single value of `kind` is written with.
 fn wire_type_of(kind: ProtoKind) -> u8 {
@@ -128,14 +130,11 @@ impl ProtoModel {
             ProtoKind::Int64 => Value::String((varint(input)? as i64).to_string()),
             ProtoKind::Uint32 => Value::from(varint(input)? as u32),
             ProtoKind::Uint64 => Value::String(varint(input)?.to_string()),
+            // A sint32 is read as proto3 readers do: its low 32 bits.
             ProtoKind::Sint32 => {
-                let n = varint(input)? as u32;
-                Value::from(((n >> 1) as i32) ^ -((n & 1) as i32))
+                Value::from(zigzag_decode(u64::from(varint(input)? as u32)) as i32)
             }
-            ProtoKind::Sint64 => {
-                let n = varint(input)?;
-                Value::String((((n >> 1) as i64) ^ -((n & 1) as i64)).to_string())
-            }
+            ProtoKind::Sint64 => Value::String(zigzag_decode(varint(input)?).to_string()),
             ProtoKind::Bool => Value::Bool(varint(input)? != 0),
             ProtoKind::Enum => {
                 let number = varint(input)? as i32;
@@ -289,13 +288,13 @@ impl ProtoModel {
             ),
             ProtoKind::Uint32 => write_varint(json_int(value, 0, u32::MAX.into())? as u64, out),
             ProtoKind::Uint64 => write_varint(json_int(value, 0, u64::MAX.into())? as u64, out),
-            ProtoKind::Sint32 => {
-                let n = json_int(value, i32::MIN.into(), i32::MAX.into())? as i32;
-                write_varint(u64::from(((n << 1) ^ (n >> 31)) as u32), out);
-            }
-            ProtoKind::Sint64 => {
-                let n = json_int(value, i64::MIN.into(), i64::MAX.into())? as i64;
-                write_varint(((n << 1) ^ (n >> 63)) as u64, out);
+            // In range, zigzag over 64 bits is sint32's zigzag over 32.
+            ProtoKind::Sint32 | ProtoKind::Sint64 => {
+                let (min, max) = match field.kind {
+                    ProtoKind::Sint32 => (i32::MIN.into(), i32::MAX.into()),
+                    _ => (i64::MIN.into(), i64::MAX.into()),
+                };
+                write_varint(zigzag_encode(json_int(value, min, max)? as i64), out);
             }
             ProtoKind::Fixed32 => {
                 out.extend_from_slice(&(json_int(value, 0, u32::MAX.into())? as u32).to_le_bytes());
@@ -369,14 +368,6 @@ fn is_default(kind: ProtoKind, value: &Value) -> bool {
         (_, Value::String(s)) => s == "0",
         _ => false,
     }
-}
-
-fn write_varint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
 }
 
 fn json_f64(value: &Value) -> Result<f64, String> {

@@ -2,27 +2,15 @@
 //! length-delimited fields, each taken off the front of the input.
 
 pub(super) fn varint(input: &mut &[u8]) -> Result<u64, String> {
-    let mut value: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let Some((&byte, rest)) = input.split_first() else {
-            return Err("truncated varint".to_owned());
-        };
-        *input = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("varint longer than 10 bytes".to_owned())
+    crate::varint::read(input).map_err(|e| e.to_string())
 }
 
 pub(super) fn fixed<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], String> {
-    if input.len() < N {
+    let Some((head, rest)) = input.split_first_chunk::<N>() else {
         return Err(format!("truncated: {N} bytes needed, {} left", input.len()));
-    }
-    let (head, rest) = input.split_at(N);
+    };
     *input = rest;
-    Ok(head.try_into().expect("split at N"))
+    Ok(*head)
 }
 
 pub(super) fn length_delimited<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
