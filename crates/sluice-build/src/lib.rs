@@ -37,8 +37,8 @@
 //! The build fails when an event's schema is not the newest registered
 //! version of its subject, so a record is never written with an id whose
 //! schema differs from the one the type was generated from. Register changes
-//! with the `sluice-schema` binary, which also runs the compatibility gate
-//! (see [`gate`]).
+//! with `sluice schema register` (`make schema-register`), which also runs
+//! the compatibility gate (see [`gate`]).
 //!
 //! # Layout
 //!
