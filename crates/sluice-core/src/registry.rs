@@ -15,8 +15,10 @@
 //! Registry would, so no registry server is needed to read or write records.
 //! Each version's schema text sits in `file`, relative to the manifest. For
 //! Avro it is the `.avsc`; for Protobuf it is a normalized description of the
-//! message and every message it uses (see `sluice-build`), which is what the
-//! compatibility gate compares.
+//! message and every message it uses ([`ProtoSchema`](crate::protobuf_schema::ProtoSchema),
+//! written by `sluice-build`), which is what the compatibility gate compares.
+//! [`RegisteredSchema::new`] parses the text into a [`Parsed`] form, so a
+//! schema that loads is one that decodes.
 //!
 //! Generated event crates embed their registry at build time, so a service
 //! never reads these files at run time.
