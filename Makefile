@@ -26,7 +26,7 @@ run: deps
 
 ## Run every test, integration tests on Tansu included.
 test: deps tansu venv kafkajs
-	cargo run -q -p sluice-build --bin sluice-schema -- check
+	cargo run -q -p sluice-cli --bin sluice -- schema check
 	$(MAKE) --no-print-directory terraform-check
 	cargo test --workspace
 
@@ -78,11 +78,11 @@ terraform-check: venv
 
 ## The schema compatibility gate: fails on unregistered or incompatible changes.
 schema-check:
-	cargo run -q -p sluice-build --bin sluice-schema -- check
+	cargo run -q -p sluice-cli --bin sluice -- schema check
 
 ## Register changed schemas as new versions (refuses incompatible ones).
 schema-register:
-	cargo run -q -p sluice-build --bin sluice-schema -- register
+	cargo run -q -p sluice-cli --bin sluice -- schema register
 
 ## Criterion benchmarks (results in target/criterion).
 bench: deps

@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use sluice_core::Format;
+use sluice_core::protobuf_schema::{ProtoKind, ProtoLabel, ProtoSchema};
 use sluice_core::registry::{Manifest, ManifestEntry};
 
 use crate::BuildError;
-use crate::protobuf::ProtoSchema;
 
 /// The current schema of one subject, as read from the sources.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl SubjectSchema {
             format: Format::Protobuf,
             event_type: event_type.to_owned(),
             message_indexes: Some(message_indexes.to_vec()),
-            text: proto_text(schema),
+            text: schema.to_json(),
         }
     }
 
@@ -67,18 +67,32 @@ impl SubjectSchema {
             Format::Avro => {
                 Ok(crate::avro::normalized(&self.text)? == crate::avro::normalized(registered)?)
             }
-            _ => Ok(parse_proto(&self.text)? == parse_proto(registered)?),
+            _ => Ok(same_proto(
+                &parse_proto(&self.text)?,
+                &parse_proto(registered)?,
+            )),
         }
     }
 }
 
-pub(crate) fn proto_text(schema: &ProtoSchema) -> String {
-    // Serializing plain structs of strings and numbers cannot fail.
-    serde_json::to_string_pretty(schema).unwrap_or_default() + "\n"
+fn parse_proto(text: &str) -> Result<ProtoSchema, String> {
+    ProtoSchema::from_json(text).map_err(|e| format!("not a registered Protobuf schema: {e}"))
 }
 
-fn parse_proto(text: &str) -> Result<ProtoSchema, String> {
-    serde_json::from_str(text).map_err(|e| format!("not a registered Protobuf schema: {e}"))
+/// Whether two Protobuf schemas are the same version. A message's
+/// `map_entry` flag counts only where both record it: versions registered
+/// before the flag was recorded lack it, and it does not change the wire
+/// format.
+fn same_proto(a: &ProtoSchema, b: &ProtoSchema) -> bool {
+    let messages_match = a.messages.len() == b.messages.len()
+        && a.messages.iter().zip(&b.messages).all(|(m, n)| {
+            let flags_match = match (m.map_entry, n.map_entry) {
+                (Some(x), Some(y)) => x == y,
+                _ => true,
+            };
+            m.name == n.name && m.fields == n.fields && flags_match
+        });
+    a.syntax == b.syntax && a.root == b.root && a.enums == b.enums && messages_match
 }
 
 /// Why `new` cannot read data written with `old`; empty when it can.
@@ -120,7 +134,7 @@ fn proto_incompatibilities(old: &ProtoSchema, new: &ProtoSchema) -> Vec<String> 
         for old_field in &old_message.fields {
             let n = old_field.number;
             match new_message.fields.iter().find(|f| f.number == n) {
-                None if old_field.label == "required" => problems.push(format!(
+                None if old_field.label == ProtoLabel::Required => problems.push(format!(
                     "{m}: required field {n} `{}` was removed",
                     old_field.name
                 )),
@@ -132,14 +146,14 @@ fn proto_incompatibilities(old: &ProtoSchema, new: &ProtoSchema) -> Vec<String> 
                             old_field.name, new_field.name
                         ));
                     }
-                    if (new_field.kind.as_str(), &new_field.type_name)
-                        != (old_field.kind.as_str(), &old_field.type_name)
+                    if (new_field.kind, &new_field.type_name)
+                        != (old_field.kind, &old_field.type_name)
                     {
                         problems.push(format!(
                             "{m}: field {n} `{}` changed type from {} to {}",
                             old_field.name,
-                            describe(&old_field.kind, &old_field.type_name),
-                            describe(&new_field.kind, &new_field.type_name)
+                            describe(old_field.kind, &old_field.type_name),
+                            describe(new_field.kind, &new_field.type_name)
                         ));
                     }
                     if new_field.label != old_field.label {
@@ -156,7 +170,7 @@ fn proto_incompatibilities(old: &ProtoSchema, new: &ProtoSchema) -> Vec<String> 
                 .fields
                 .iter()
                 .any(|f| f.number == new_field.number);
-            if added && new_field.label == "required" {
+            if added && new_field.label == ProtoLabel::Required {
                 problems.push(format!(
                     "{m}: new field {} `{}` is required; old records do not have it",
                     new_field.number, new_field.name
@@ -184,10 +198,10 @@ fn proto_incompatibilities(old: &ProtoSchema, new: &ProtoSchema) -> Vec<String> 
     problems
 }
 
-fn describe(kind: &str, type_name: &Option<String>) -> String {
+fn describe(kind: ProtoKind, type_name: &Option<String>) -> String {
     match type_name {
         Some(t) => format!("{kind} {t}"),
-        None => kind.to_owned(),
+        None => kind.to_string(),
     }
 }
 

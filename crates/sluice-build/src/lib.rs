@@ -37,13 +37,14 @@
 //! The build fails when an event's schema is not the newest registered
 //! version of its subject, so a record is never written with an id whose
 //! schema differs from the one the type was generated from. Register changes
-//! with the `sluice-schema` binary, which also runs the compatibility gate
-//! (see [`gate`]).
+//! with `sluice schema register` (`make schema-register`), which also runs
+//! the compatibility gate (see [`gate`]).
 //!
 //! # Layout
 //!
-//! - `protobuf`: descriptors from the vendored `protoc`, event options, the
-//!   normalized schema the registry keeps.
+//! - `protobuf`: descriptors from the vendored `protoc`, event options, and
+//!   from them the normalized schema the registry keeps
+//!   ([`sluice_core::protobuf_schema`], which owns its format).
 //! - `avro`: Rust types from `.avsc` files.
 //! - [`gate`]: compatibility rules, status of each subject, registration.
 
@@ -58,7 +59,6 @@ use std::path::{Path, PathBuf};
 
 pub use error::BuildError;
 pub use gate::{Registry, Status, SubjectSchema};
-pub use protobuf::ProtoSchema;
 
 use codegen::ModuleTree;
 

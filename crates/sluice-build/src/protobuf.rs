@@ -1,6 +1,7 @@
 //! Protobuf: descriptors from the vendored `protoc`, `(sluice.event)` options,
-//! the normalized schema description kept in the registry, and the `Event`
-//! impls generated beside prost's structs.
+//! the normalized schema the registry keeps (a
+//! [`ProtoSchema`](sluice_core::protobuf_schema::ProtoSchema), built from the
+//! descriptors), and the `Event` impls generated beside prost's structs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,9 @@ use std::process::Command;
 use prost::Message as _;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
-use serde::{Deserialize, Serialize};
+use sluice_core::protobuf_schema::{
+    ProtoEnum, ProtoField, ProtoKind, ProtoLabel, ProtoMessage, ProtoSchema,
+};
 
 use crate::BuildError;
 use crate::codegen::{Access, KeyStep, key_expr, rust_field};
@@ -53,41 +56,6 @@ mod options {
         #[prost(string, tag = "2")]
         pub(super) key: String,
     }
-}
-
-/// A message's schema as the registry keeps it: the message and everything
-/// it reaches, with field numbers, names, labels and types. Comments, options
-/// and file layout are left out, so only changes that matter on the wire
-/// make a new version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProtoSchema {
-    pub syntax: String,
-    pub root: String,
-    pub messages: Vec<ProtoMessage>,
-    pub enums: Vec<ProtoEnum>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProtoMessage {
-    pub name: String,
-    pub fields: Vec<ProtoField>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProtoField {
-    pub number: i32,
-    pub name: String,
-    pub label: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub type_name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProtoEnum {
-    pub name: String,
-    pub values: BTreeMap<String, i32>,
 }
 
 /// One message marked with `(sluice.event)`.
@@ -259,16 +227,25 @@ impl<'a> Index<'a> {
                         _ => {}
                     }
                     ProtoField {
-                        number: f.number(),
+                        // protoc refuses field numbers below 1.
+                        number: f.number().unsigned_abs(),
                         name: f.name().to_owned(),
-                        label: label_name(f.label()).to_owned(),
-                        kind: type_name_of(f.r#type()).to_owned(),
+                        label: label_of(f.label()),
+                        kind: kind_of(f.r#type()),
                         type_name,
                     }
                 })
                 .collect();
             fields.sort_by_key(|f| f.number);
-            messages.insert(name.clone(), ProtoMessage { name, fields });
+            let map_entry = message.options.as_ref().is_some_and(|o| o.map_entry());
+            messages.insert(
+                name.clone(),
+                ProtoMessage {
+                    name,
+                    map_entry: Some(map_entry),
+                    fields,
+                },
+            );
         }
         ProtoSchema {
             syntax: self.syntax.get(root).cloned().unwrap_or_default(),
@@ -279,34 +256,34 @@ impl<'a> Index<'a> {
     }
 }
 
-fn label_name(label: Label) -> &'static str {
+fn label_of(label: Label) -> ProtoLabel {
     match label {
-        Label::Optional => "optional",
-        Label::Required => "required",
-        Label::Repeated => "repeated",
+        Label::Optional => ProtoLabel::Optional,
+        Label::Required => ProtoLabel::Required,
+        Label::Repeated => ProtoLabel::Repeated,
     }
 }
 
-fn type_name_of(kind: Type) -> &'static str {
+fn kind_of(kind: Type) -> ProtoKind {
     match kind {
-        Type::Double => "double",
-        Type::Float => "float",
-        Type::Int64 => "int64",
-        Type::Uint64 => "uint64",
-        Type::Int32 => "int32",
-        Type::Fixed64 => "fixed64",
-        Type::Fixed32 => "fixed32",
-        Type::Bool => "bool",
-        Type::String => "string",
-        Type::Group => "group",
-        Type::Message => "message",
-        Type::Bytes => "bytes",
-        Type::Uint32 => "uint32",
-        Type::Enum => "enum",
-        Type::Sfixed32 => "sfixed32",
-        Type::Sfixed64 => "sfixed64",
-        Type::Sint32 => "sint32",
-        Type::Sint64 => "sint64",
+        Type::Double => ProtoKind::Double,
+        Type::Float => ProtoKind::Float,
+        Type::Int64 => ProtoKind::Int64,
+        Type::Uint64 => ProtoKind::Uint64,
+        Type::Int32 => ProtoKind::Int32,
+        Type::Fixed64 => ProtoKind::Fixed64,
+        Type::Fixed32 => ProtoKind::Fixed32,
+        Type::Bool => ProtoKind::Bool,
+        Type::String => ProtoKind::String,
+        Type::Group => ProtoKind::Group,
+        Type::Message => ProtoKind::Message,
+        Type::Bytes => ProtoKind::Bytes,
+        Type::Uint32 => ProtoKind::Uint32,
+        Type::Enum => ProtoKind::Enum,
+        Type::Sfixed32 => ProtoKind::Sfixed32,
+        Type::Sfixed64 => ProtoKind::Sfixed64,
+        Type::Sint32 => ProtoKind::Sint32,
+        Type::Sint64 => ProtoKind::Sint64,
     }
 }
 
@@ -408,7 +385,7 @@ fn proto_key_expr(index: &Index<'_>, root: &str, key: &str) -> Result<String, St
             if field.r#type() != Type::String {
                 return Err(format!(
                     "key {key:?}: field {segment:?} is {}, the key must be a string",
-                    type_name_of(field.r#type())
+                    kind_of(field.r#type())
                 ));
             }
             let access = if field.proto3_optional()

@@ -274,3 +274,45 @@ fn bad_event_options_are_explained() {
     .expect_err("an unknown key is refused");
     assert!(err.to_string().contains("no field \"missing\""), "{err}");
 }
+
+#[test]
+fn map_entries_are_recorded_from_the_descriptor() {
+    let project = Project::new();
+    // `LabelsEntry` is protoc's entry of the map; `PairEntry` only looks
+    // like one.
+    project.write_proto(&PROTO_V1.replace(
+        "repeated string items = 3;",
+        "repeated string items = 3;\n  map<string, string> labels = 4;\n  repeated PairEntry pairs = 5;\n}\nmessage PairEntry {\n  string key = 1;\n  string value = 2;",
+    ));
+    project.register().expect("register v1");
+    let text = fs::read_to_string(project.root().join("registry/shop.v1.OrderPlaced/v1.json"))
+        .expect("registered schema");
+    let schema = sluice_core::protobuf_schema::ProtoSchema::from_json(&text).expect("parses");
+    let flags: Vec<_> = schema
+        .messages
+        .iter()
+        .map(|m| (m.name.as_str(), m.map_entry))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (".shop.v1.OrderPlaced", Some(false)),
+            (".shop.v1.OrderPlaced.LabelsEntry", Some(true)),
+            (".shop.v1.PairEntry", Some(false)),
+        ]
+    );
+
+    // A version registered before the flag was recorded is the same
+    // version.
+    let unflagged = text
+        .lines()
+        .filter(|l| !l.contains("\"map_entry\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(
+        project.root().join("registry/shop.v1.OrderPlaced/v1.json"),
+        unflagged,
+    )
+    .expect("rewrite");
+    project.check().expect("still version 1");
+}

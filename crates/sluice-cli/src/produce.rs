@@ -52,7 +52,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         .ok_or_else(|| {
             let mut known: Vec<String> = registry
                 .iter()
-                .filter(|s| s.format == format)
+                .filter(|s| s.format() == format)
                 .filter_map(|s| s.event_type.clone())
                 .collect();
             known.sort();

@@ -161,7 +161,7 @@ impl Handlers {
             _event: std::marker::PhantomData,
         });
         for schema in self.registry.iter() {
-            if schema.subject == E::SUBJECT && schema.format == E::Codec::FORMAT {
+            if schema.subject == E::SUBJECT && schema.format() == E::Codec::FORMAT {
                 self.routes.insert(schema.id, Arc::clone(&handler));
             }
         }
@@ -197,7 +197,8 @@ impl RecordHandler for Handlers {
             )?;
             return Err(HandlerError::permanent(format!(
                 "no handler for {} ({})",
-                schema.subject, schema.format
+                schema.subject,
+                schema.format()
             ))
             .with_class("no_handler"));
         };

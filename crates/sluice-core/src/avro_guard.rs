@@ -9,6 +9,8 @@
 use apache_avro::Schema;
 use apache_avro::schema::Name;
 
+use crate::varint::VarintError;
+
 /// Items whose type may encode in zero bytes (null, an empty record) are
 /// capped at this count per datum, over all its blocks.
 const MAX_ZERO_SIZE_ITEMS: usize = 1 << 16;
@@ -64,19 +66,11 @@ impl<'s> Walker<'_, 's> {
     }
 
     fn long(&mut self) -> Result<i64, String> {
-        let mut n: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let (&byte, rest) = self
-                .input
-                .split_first()
-                .ok_or("datum ends inside a number")?;
-            self.input = rest;
-            n |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(((n >> 1) as i64) ^ -((n & 1) as i64));
-            }
+        match crate::varint::read(&mut self.input) {
+            Ok(n) => Ok(crate::varint::zigzag_decode(n)),
+            Err(VarintError::Truncated) => Err("datum ends inside a number".to_owned()),
+            Err(VarintError::TooLong) => Err("a number longer than 10 bytes or 64 bits".to_owned()),
         }
-        Err("a number longer than 10 bytes".to_owned())
     }
 
     fn length(&mut self, what: &str) -> Result<usize, String> {
@@ -244,6 +238,20 @@ mod tests {
         assert!(err.contains("more than the"), "{err}");
         let nulls = schema(r#"{"type":"array","items":"null"}"#);
         assert!(check(&nulls, &[0x80, 0x80, 0x80, 0x80, 0x20, 0x00]).is_err());
+    }
+
+    #[test]
+    fn numbers_cut_short_or_too_long_are_refused() {
+        let long = schema(r#""long""#);
+        let err = check(&long, &[0x80, 0x80]).expect_err("refused");
+        assert!(err.contains("ends inside a number"), "{err}");
+        let err = check(&long, &[0xff; 11]).expect_err("refused");
+        assert!(err.contains("longer than 10 bytes"), "{err}");
+        check(
+            &long,
+            &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        )
+        .expect("i64::MAX");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::event::{Event, Format};
-use crate::registry::RegisteredSchema;
+use crate::registry::{Parsed, RegisteredSchema};
 use crate::wire;
 
 /// Encodes and decodes the body of a framed record for events of type `E`.
@@ -98,8 +98,8 @@ impl<E: Event + AvroRecord> Codec<E> for AvroCodec<E> {
             reason,
         };
         let reader_schema = E::avro_schema();
-        let writer_schema = match writer.avro_schema() {
-            Some(schema) if writer.id != E::SCHEMA_ID => schema,
+        let writer_schema = match writer.parsed() {
+            Parsed::Avro(schema) if writer.id != E::SCHEMA_ID => schema,
             _ => reader_schema,
         };
         crate::avro_guard::check(writer_schema, body).map_err(malformed)?;

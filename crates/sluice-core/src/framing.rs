@@ -119,12 +119,15 @@ impl<'r> Decoder<'r> {
     /// Decodes `value` as an `E`.
     pub fn decode<E: Event>(&self, value: &[u8]) -> Result<E, DecodeError> {
         let (schema, body) = self.schema_of(value)?;
-        if schema.subject != E::SUBJECT || schema.format != E::Codec::FORMAT {
+        if schema.subject != E::SUBJECT || schema.format() != E::Codec::FORMAT {
             return Err(DecodeError::TypeMismatch {
                 expected: format!("{} ({})", E::SUBJECT, E::Codec::FORMAT),
                 found: format!(
                     "{} ({}) version {}, schema id {}",
-                    schema.subject, schema.format, schema.version, schema.id
+                    schema.subject,
+                    schema.format(),
+                    schema.version,
+                    schema.id
                 ),
             });
         }

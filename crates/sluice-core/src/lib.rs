@@ -19,6 +19,8 @@
 //! - [`wire`]: the Confluent Schema Registry framing (magic byte, schema id,
 //!   Protobuf message indexes).
 //! - [`registry`]: the file-based schema registry (subject, version → id).
+//! - [`protobuf_schema`]: the normalized Protobuf schema the registry
+//!   stores for each version.
 //! - [`envelope`]: CloudEvents Kafka binding headers and W3C trace context.
 //! - [`framing`](mod@framing): [`Encoder`] and [`Decoder`], which combine
 //!   all of the above and are what producers and consumers call.
@@ -33,7 +35,9 @@ pub mod error;
 pub mod event;
 pub mod framing;
 mod json;
+pub mod protobuf_schema;
 pub mod registry;
+mod varint;
 pub mod wire;
 
 pub use codec::{AvroCodec, Codec, ProtobufCodec};

@@ -15,8 +15,10 @@
 //! Registry would, so no registry server is needed to read or write records.
 //! Each version's schema text sits in `file`, relative to the manifest. For
 //! Avro it is the `.avsc`; for Protobuf it is a normalized description of the
-//! message and every message it uses (see `sluice-build`), which is what the
-//! compatibility gate compares.
+//! message and every message it uses ([`ProtoSchema`](crate::protobuf_schema::ProtoSchema),
+//! written by `sluice-build`), which is what the compatibility gate compares.
+//! [`RegisteredSchema::new`] parses the text into a [`Parsed`] form, so a
+//! schema that loads is one that decodes.
 //!
 //! Generated event crates embed their registry at build time, so a service
 //! never reads these files at run time.
@@ -26,6 +28,7 @@ use std::path::Path;
 
 use crate::error::RegistryError;
 use crate::event::Format;
+use crate::protobuf_schema::ProtoModel;
 
 /// The file that lists registered schemas.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,14 +102,29 @@ pub struct RegisteredSchema {
     pub id: u32,
     pub subject: String,
     pub version: u32,
-    pub format: Format,
     pub schema: String,
     /// The CloudEvents type of this subject's events, when registered.
     pub event_type: Option<String>,
     /// Protobuf: the message indexes records of this schema carry.
     pub message_indexes: Option<Vec<i32>>,
-    avro: Option<apache_avro::Schema>,
-    protobuf: Option<crate::json::ProtoModel>,
+    parsed: Parsed,
+}
+
+/// A registered schema's text, parsed as its format says.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Parsed {
+    Protobuf(ProtoModel),
+    Avro(apache_avro::Schema),
+}
+
+impl Parsed {
+    pub fn format(&self) -> Format {
+        match self {
+            Parsed::Protobuf(_) => Format::Protobuf,
+            Parsed::Avro(_) => Format::Avro,
+        }
+    }
 }
 
 impl RegisteredSchema {
@@ -119,8 +137,8 @@ impl RegisteredSchema {
     ) -> Result<Self, RegistryError> {
         let subject = subject.into();
         let schema = schema.into();
-        let avro = match format {
-            Format::Avro => Some(apache_avro::Schema::parse_str(&schema).map_err(|e| {
+        let parsed = match format {
+            Format::Avro => Parsed::Avro(apache_avro::Schema::parse_str(&schema).map_err(|e| {
                 RegistryError::InvalidAvro {
                     subject: subject.clone(),
                     version,
@@ -128,31 +146,23 @@ impl RegisteredSchema {
                     reason: e.to_string(),
                 }
             })?),
-            Format::Protobuf => None,
-        };
-        let protobuf = match format {
-            Format::Protobuf => {
-                Some(crate::json::ProtoModel::parse(&schema).map_err(|reason| {
-                    RegistryError::InvalidProtobuf {
-                        subject: subject.clone(),
-                        version,
-                        id,
-                        reason,
-                    }
-                })?)
-            }
-            Format::Avro => None,
+            Format::Protobuf => Parsed::Protobuf(ProtoModel::parse(&schema).map_err(|reason| {
+                RegistryError::InvalidProtobuf {
+                    subject: subject.clone(),
+                    version,
+                    id,
+                    reason,
+                }
+            })?),
         };
         Ok(Self {
             id,
             subject,
             version,
-            format,
             schema,
             event_type: None,
             message_indexes: None,
-            avro,
-            protobuf,
+            parsed,
         })
     }
 
@@ -168,14 +178,13 @@ impl RegisteredSchema {
         self
     }
 
-    /// The parsed schema, for Avro entries.
-    pub fn avro_schema(&self) -> Option<&apache_avro::Schema> {
-        self.avro.as_ref()
+    pub fn format(&self) -> Format {
+        self.parsed.format()
     }
 
-    /// The indexed form of a Protobuf entry, for rendering it as JSON.
-    pub(crate) fn protobuf_model(&self) -> Option<&crate::json::ProtoModel> {
-        self.protobuf.as_ref()
+    /// The schema text, parsed: what decoding and the JSON mapping use.
+    pub fn parsed(&self) -> &Parsed {
+        &self.parsed
     }
 }
 
@@ -246,7 +255,7 @@ impl SchemaRegistry {
     ) -> Option<&RegisteredSchema> {
         self.by_id
             .values()
-            .filter(|s| s.format == format && s.event_type.as_deref() == Some(event_type))
+            .filter(|s| s.format() == format && s.event_type.as_deref() == Some(event_type))
             .max_by_key(|s| s.version)
     }
 
@@ -286,6 +295,19 @@ mod tests {
             SchemaRegistry::new([b(2, 1).expect("valid"), b(3, 1).expect("valid")]),
             Err(RegistryError::DuplicateVersion { version: 1, .. })
         ));
+    }
+
+    #[test]
+    fn the_text_is_parsed_as_its_format() {
+        let proto = RegisteredSchema::new(1, "a", 1, Format::Protobuf, EMPTY).expect("valid");
+        assert!(matches!(proto.parsed(), Parsed::Protobuf(m) if m.root() == ".t.M"));
+        assert_eq!(proto.format(), Format::Protobuf);
+        let avro = RegisteredSchema::new(2, "b", 1, Format::Avro, r#""string""#).expect("valid");
+        assert!(matches!(
+            avro.parsed(),
+            Parsed::Avro(apache_avro::Schema::String)
+        ));
+        assert_eq!(avro.format(), Format::Avro);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! read, so records from sluice can be consumed by them and vice versa.
 
 use crate::error::DecodeError;
+use crate::varint::{self, VarintError};
 
 /// The first byte of every framed payload.
 pub const MAGIC_BYTE: u8 = 0;
@@ -120,36 +121,34 @@ pub fn read_message_indexes(body: &[u8]) -> Result<(MessageIndexes, &[u8]), Deco
 }
 
 fn write_zigzag(value: i32, out: &mut Vec<u8>) {
-    let mut n = ((value << 1) ^ (value >> 31)) as u32;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    // In range, zigzag over 64 bits is the 32-bit zigzag Confluent writes.
+    prost::encoding::encode_varint(varint::zigzag_encode(i64::from(value)), out);
 }
 
+/// Confluent writes message indexes as 32-bit varints: at most 5 bytes.
+const MAX_INDEX_LEN: usize = 5;
+
 fn read_zigzag(input: &mut &[u8], frame_len: usize) -> Result<i32, DecodeError> {
-    let mut n: u32 = 0;
-    for shift in (0..35).step_by(7) {
-        let Some((&byte, rest)) = input.split_first() else {
-            return Err(DecodeError::Truncated {
-                len: frame_len,
-                needed: frame_len + 1,
-                part: "message indexes",
-            });
-        };
-        *input = rest;
-        n |= u32::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(((n >> 1) as i32) ^ -((n & 1) as i32));
-        }
-    }
-    Err(DecodeError::Malformed {
+    let too_long = || DecodeError::Malformed {
         format: crate::Format::Protobuf,
         subject: "message indexes".into(),
         len: frame_len,
-        reason: "varint longer than 5 bytes".to_owned(),
-    })
+        reason: format!("varint longer than {MAX_INDEX_LEN} bytes"),
+    };
+    let start = *input;
+    match varint::read(input) {
+        // As Confluent's reader does, bits past 32 are dropped.
+        Ok(n) if start.len() - input.len() <= MAX_INDEX_LEN => {
+            Ok(varint::zigzag_decode(u64::from(n as u32)) as i32)
+        }
+        Err(VarintError::Truncated) if start.len() < MAX_INDEX_LEN => Err(DecodeError::Truncated {
+            len: frame_len,
+            needed: frame_len + 1,
+            part: "message indexes",
+        }),
+        // Longer than 5 bytes, whether or not the input ends inside it.
+        Ok(_) | Err(_) => Err(too_long()),
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +217,15 @@ mod tests {
         ));
         assert!(matches!(
             read_message_indexes(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(DecodeError::Malformed { .. })
+        ));
+        // Cut short inside the count, and five bytes that do not end it.
+        assert!(matches!(
+            read_message_indexes(&[0x80, 0x80]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            read_message_indexes(&[0x80, 0x80, 0x80, 0x80, 0x80]),
             Err(DecodeError::Malformed { .. })
         ));
     }
