@@ -17,7 +17,7 @@ use sluice_core::envelope::header;
 
 use crate::aws::{call_error, entry_error};
 use crate::batch::{CallError, EntryStatus, Sink};
-use crate::config::{DetailFormat, EventBridgeRoute};
+use crate::config::{DetailFormat, EventBridgeConfig};
 use crate::route::{Destination, Record};
 
 /// `Time`, when given, counts as 14 bytes in the entry size.
@@ -47,12 +47,12 @@ impl Entry {
 #[derive(Debug)]
 pub(crate) struct EventBridge {
     client: Client,
-    route: EventBridgeRoute,
+    config: EventBridgeConfig,
 }
 
 impl EventBridge {
-    pub(crate) fn new(client: Client, route: EventBridgeRoute) -> Self {
-        Self { client, route }
+    pub(crate) fn new(client: Client, config: EventBridgeConfig) -> Self {
+        Self { client, config }
     }
 }
 
@@ -64,7 +64,7 @@ impl Destination for EventBridge {
             ))
             .with_class("missing_header")
         };
-        let source = match (record.header(header::SOURCE), &self.route.default_source) {
+        let source = match (record.header(header::SOURCE), &self.config.default_source) {
             (Some(source), _) => source.to_owned(),
             (None, Some(default)) => default.clone(),
             (None, None) => return Err(missing(header::SOURCE)),
@@ -82,7 +82,7 @@ impl Destination for EventBridge {
             })
             .or_else(|| record.ctx.timestamp_ms().map(DateTime::from_millis));
         let data = record.json()?;
-        let detail = match self.route.detail {
+        let detail = match self.config.detail {
             DetailFormat::Data => data,
             DetailFormat::Cloudevent => {
                 let mut event = Map::new();
@@ -119,7 +119,7 @@ impl Sink for EventBridge {
             .iter()
             .map(|e| {
                 PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.route.event_bus)
+                    .event_bus_name(&self.config.event_bus)
                     .source(&e.source)
                     .detail_type(&e.detail_type)
                     .detail(&e.detail)

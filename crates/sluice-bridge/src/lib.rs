@@ -42,7 +42,7 @@ pub use config::BridgeConfig;
 pub use error::BridgeError;
 
 use crate::batch::{BatchLimits, Batcher};
-use crate::config::{RouteConfig, quotas};
+use crate::config::{DestinationConfig, RouteConfig, quotas};
 use crate::route::{AnyRoute, RouteHandler};
 
 /// Readiness of every route, for `/ready`.
@@ -185,68 +185,71 @@ impl Bridge {
         sdk: &SdkConfig,
     ) -> Result<AnyRoute, BridgeError> {
         let batching = route.batching.clone();
-        if let Some(eb) = &route.eventbridge {
-            let limits = BatchLimits {
-                max_entries: eb
+        match &route.destination {
+            DestinationConfig::EventBridge(eb) => {
+                let limits = BatchLimits {
+                    max_entries: eb
+                        .limits
+                        .max_entries
+                        .unwrap_or(quotas::EVENTBRIDGE_MAX_ENTRIES),
+                    max_request_bytes: eb
+                        .limits
+                        .max_request_bytes
+                        .unwrap_or(quotas::EVENTBRIDGE_MAX_REQUEST_BYTES),
+                };
+                let max_entry = eb
                     .limits
-                    .max_entries
-                    .unwrap_or(quotas::EVENTBRIDGE_MAX_ENTRIES),
-                max_request_bytes: eb
+                    .max_entry_bytes
+                    .unwrap_or(limits.max_request_bytes);
+                let sink = Arc::new(eventbridge::EventBridge::new(
+                    aws_sdk_eventbridge::Client::new(sdk),
+                    eb.clone(),
+                ));
+                let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
+                Ok(AnyRoute::EventBridge(RouteHandler::new(
+                    sink,
+                    batcher,
+                    registry,
+                    max_entry.min(limits.max_request_bytes),
+                    "PutEvents entry",
+                )))
+            }
+            DestinationConfig::Sqs(sqs) => {
+                let sink = Arc::new(sqs::Sqs::new(aws_sdk_sqs::Client::new(sdk), sqs.clone()));
+                let unusable = |reason: String| BridgeError::Destination {
+                    route: route.name.clone(),
+                    destination: sqs.queue_url.clone(),
+                    reason,
+                };
+                let (queue_max, fifo) = sink.queue_limits().await.map_err(unusable)?;
+                if fifo != sqs.is_fifo() {
+                    return Err(unusable(format!(
+                        "the queue's FifoQueue attribute is {fifo}, but its URL says otherwise"
+                    )));
+                }
+                let limits = BatchLimits {
+                    max_entries: sqs.limits.max_entries.unwrap_or(quotas::SQS_MAX_ENTRIES),
+                    max_request_bytes: sqs
+                        .limits
+                        .max_request_bytes
+                        .unwrap_or(quotas::SQS_MAX_REQUEST_BYTES),
+                };
+                let max_entry = sqs
                     .limits
-                    .max_request_bytes
-                    .unwrap_or(quotas::EVENTBRIDGE_MAX_REQUEST_BYTES),
-            };
-            let max_entry = eb
-                .limits
-                .max_entry_bytes
-                .unwrap_or(limits.max_request_bytes);
-            let sink = Arc::new(eventbridge::EventBridge::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                eb.clone(),
-            ));
-            let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
-            return Ok(AnyRoute::EventBridge(RouteHandler::new(
-                sink,
-                batcher,
-                registry,
-                max_entry.min(limits.max_request_bytes),
-                "PutEvents entry",
-            )));
+                    .max_entry_bytes
+                    .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
+                    .min(queue_max)
+                    .min(limits.max_request_bytes);
+                let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
+                Ok(AnyRoute::Sqs(RouteHandler::new(
+                    sink,
+                    batcher,
+                    registry,
+                    max_entry,
+                    "SQS message",
+                )))
+            }
         }
-        let sqs = route.sqs.as_ref().expect("validated: one destination");
-        let sink = Arc::new(sqs::Sqs::new(aws_sdk_sqs::Client::new(sdk), sqs.clone()));
-        let unusable = |reason: String| BridgeError::Destination {
-            route: route.name.clone(),
-            destination: sqs.queue_url.clone(),
-            reason,
-        };
-        let (queue_max, fifo) = sink.queue_limits().await.map_err(unusable)?;
-        if fifo != sqs.is_fifo() {
-            return Err(unusable(format!(
-                "the queue's FifoQueue attribute is {fifo}, but its URL says otherwise"
-            )));
-        }
-        let limits = BatchLimits {
-            max_entries: sqs.limits.max_entries.unwrap_or(quotas::SQS_MAX_ENTRIES),
-            max_request_bytes: sqs
-                .limits
-                .max_request_bytes
-                .unwrap_or(quotas::SQS_MAX_REQUEST_BYTES),
-        };
-        let max_entry = sqs
-            .limits
-            .max_entry_bytes
-            .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
-            .min(queue_max)
-            .min(limits.max_request_bytes);
-        let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
-        Ok(AnyRoute::Sqs(RouteHandler::new(
-            sink,
-            batcher,
-            registry,
-            max_entry,
-            "SQS message",
-        )))
     }
 
     pub fn status(&self) -> BridgeStatus {
