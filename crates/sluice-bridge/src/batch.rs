@@ -16,8 +16,9 @@ use tracing::Instrument as _;
 
 use crate::config::BatchingConfig;
 
-/// One AWS batch API behind a route.
-pub(crate) trait Sink: Send + Sync + 'static {
+/// The second stage of a destination: entries go to AWS in one batch call
+/// ([`EntryBuilder`](crate::route::EntryBuilder) is the first).
+pub(crate) trait BatchSender: Send + Sync + 'static {
     type Entry: Clone + Send + Sync + 'static;
     /// For spans and metrics: `EventBridge`, `PutEvents`, `eventbridge`.
     const SERVICE: &'static str;
@@ -89,7 +90,7 @@ struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    fn new<S: Sink>(route: &str) -> Self {
+    fn new<S: BatchSender>(route: &str) -> Self {
         Self {
             route: route.to_owned(),
             sent: metrics::counter!(
@@ -138,15 +139,15 @@ impl<E> Clone for Batcher<E> {
 pub(crate) struct Stopped;
 
 impl<E: Clone + Send + Sync + 'static> Batcher<E> {
-    pub(crate) fn start<S: Sink<Entry = E>>(
-        sink: Arc<S>,
+    pub(crate) fn start<S: BatchSender<Entry = E>>(
+        sender: Arc<S>,
         limits: BatchLimits,
         config: BatchingConfig,
         route: &str,
     ) -> Self {
         let (tx, rx) = mpsc::channel(limits.max_entries * config.max_batches_in_flight * 2);
         let metrics = Arc::new(RouteMetrics::new::<S>(route));
-        tokio::spawn(dispatch(sink, rx, limits, config, metrics));
+        tokio::spawn(dispatch(sender, rx, limits, config, metrics));
         Self { tx }
     }
 
@@ -170,8 +171,8 @@ impl<E: Clone + Send + Sync + 'static> Batcher<E> {
     }
 }
 
-async fn dispatch<S: Sink>(
-    sink: Arc<S>,
+async fn dispatch<S: BatchSender>(
+    sender: Arc<S>,
     mut rx: mpsc::Receiver<Item<S::Entry>>,
     limits: BatchLimits,
     config: BatchingConfig,
@@ -210,12 +211,12 @@ async fn dispatch<S: Sink>(
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let sink = Arc::clone(&sink);
+        let sender = Arc::clone(&sender);
         let throttle = Arc::clone(&throttle);
         let config = config.clone();
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            deliver(&*sink, batch, &throttle, &config, &metrics).await;
+            deliver(&*sender, batch, &throttle, &config, &metrics).await;
             drop(permit);
         });
     }
@@ -226,8 +227,8 @@ async fn dispatch<S: Sink>(
 }
 
 /// Sends `items` until each one is accepted or rejected for good.
-async fn deliver<S: Sink>(
-    sink: &S,
+async fn deliver<S: BatchSender>(
+    sender: &S,
     mut items: Vec<Item<S::Entry>>,
     throttle: &Throttle,
     config: &BatchingConfig,
@@ -254,7 +255,7 @@ async fn deliver<S: Sink>(
             }
         }
         let started = std::time::Instant::now();
-        let result = sink.send(&entries).instrument(span.clone()).await;
+        let result = sender.send(&entries).instrument(span.clone()).await;
         metrics.duration.record(started.elapsed());
         let outcome = match &result {
             Ok(_) => "ok",
@@ -340,7 +341,7 @@ async fn deliver<S: Sink>(
                 } else {
                     tracing::debug!(%code, %message, entries = items.len(), "batch refused; sending its entries one by one");
                     for item in std::mem::take(&mut items) {
-                        Box::pin(deliver(sink, vec![item], throttle, config, metrics)).await;
+                        Box::pin(deliver(sender, vec![item], throttle, config, metrics)).await;
                     }
                 }
             }
@@ -410,7 +411,7 @@ mod tests {
         count: AtomicUsize,
     }
 
-    impl Sink for Flaky {
+    impl BatchSender for Flaky {
         type Entry = u32;
         const SERVICE: &'static str = "Test";
         const METHOD: &'static str = "Send";
@@ -454,7 +455,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_entries_are_sent_again_and_every_entry_ends() {
-        let sink = Arc::new(Flaky {
+        let sender = Arc::new(Flaky {
             calls: Mutex::default(),
             seen: Mutex::default(),
             count: AtomicUsize::new(0),
@@ -463,7 +464,7 @@ mod tests {
             max_entries: 10,
             max_request_bytes: 1000,
         };
-        let batcher = Batcher::start(Arc::clone(&sink), limits, config(), "test");
+        let batcher = Batcher::start(Arc::clone(&sender), limits, config(), "test");
         let results = futures::future::join_all((0..1000_u32).map(|n| {
             let batcher = batcher.clone();
             async move { (n, batcher.submit(n, 10, None).await.expect("running")) }
@@ -476,7 +477,7 @@ mod tests {
                 assert!(result.is_ok(), "{n}: {result:?}");
             }
         }
-        let calls = sink.calls.lock().unwrap();
+        let calls = sender.calls.lock().unwrap();
         let mut sends = std::collections::HashMap::<u32, usize>::new();
         for call in calls.iter() {
             assert!(call.len() <= 10);
@@ -492,7 +493,7 @@ mod tests {
 
     #[tokio::test]
     async fn batches_respect_the_byte_limit() {
-        let sink = Arc::new(Flaky {
+        let sender = Arc::new(Flaky {
             calls: Mutex::default(),
             seen: Mutex::default(),
             count: AtomicUsize::new(1),
@@ -501,7 +502,7 @@ mod tests {
             max_entries: 10,
             max_request_bytes: 100,
         };
-        let batcher = Batcher::start(Arc::clone(&sink), limits, config(), "test");
+        let batcher = Batcher::start(Arc::clone(&sender), limits, config(), "test");
         futures::future::join_all((0..200_u32).map(|n| {
             let batcher = batcher.clone();
             // 10, 20, 30 or 40 bytes.
@@ -512,7 +513,7 @@ mod tests {
             }
         }))
         .await;
-        for call in sink.calls.lock().unwrap().iter() {
+        for call in sender.calls.lock().unwrap().iter() {
             let bytes: usize = call
                 .iter()
                 .map(|n| 10 * (1 + ((n - 1) / 10) as usize % 4))
@@ -524,7 +525,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_batch_is_split_and_only_the_bad_entry_rejected() {
         struct Picky(Mutex<Vec<usize>>);
-        impl Sink for Picky {
+        impl BatchSender for Picky {
             type Entry = u32;
             const SERVICE: &'static str = "Test";
             const METHOD: &'static str = "Send";
@@ -540,12 +541,12 @@ mod tests {
                 Ok(vec![EntryStatus::Accepted; entries.len()])
             }
         }
-        let sink = Arc::new(Picky(Mutex::default()));
+        let sender = Arc::new(Picky(Mutex::default()));
         let limits = BatchLimits {
             max_entries: 10,
             max_request_bytes: 1000,
         };
-        let batcher = Batcher::start(Arc::clone(&sink), limits, config(), "test");
+        let batcher = Batcher::start(Arc::clone(&sender), limits, config(), "test");
         let results =
             futures::future::join_all((10..20_u32).map(|n| batcher.submit(n, 1, None))).await;
         for (n, result) in (10..20_u32).zip(results) {

@@ -201,13 +201,13 @@ impl Bridge {
                     .limits
                     .max_entry_bytes
                     .unwrap_or(limits.max_request_bytes);
-                let sink = Arc::new(eventbridge::EventBridge::new(
+                let client = Arc::new(eventbridge::BusClient::new(
                     aws_sdk_eventbridge::Client::new(sdk),
                     eb.clone(),
                 ));
-                let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
+                let batcher = Batcher::start(Arc::clone(&client), limits, batching, &route.name);
                 Ok(AnyRoute::EventBridge(RouteHandler::new(
-                    sink,
+                    client,
                     batcher,
                     registry,
                     max_entry.min(limits.max_request_bytes),
@@ -215,13 +215,16 @@ impl Bridge {
                 )))
             }
             DestinationConfig::Sqs(sqs) => {
-                let sink = Arc::new(sqs::Sqs::new(aws_sdk_sqs::Client::new(sdk), sqs.clone()));
+                let client = Arc::new(sqs::QueueClient::new(
+                    aws_sdk_sqs::Client::new(sdk),
+                    sqs.clone(),
+                ));
                 let unusable = |reason: String| BridgeError::Destination {
                     route: route.name.clone(),
                     destination: sqs.queue_url.clone(),
                     reason,
                 };
-                let (queue_max, fifo) = sink.queue_limits().await.map_err(unusable)?;
+                let (queue_max, fifo) = client.queue_limits().await.map_err(unusable)?;
                 if fifo != sqs.is_fifo() {
                     return Err(unusable(format!(
                         "the queue's FifoQueue attribute is {fifo}, but its URL says otherwise"
@@ -240,9 +243,9 @@ impl Bridge {
                     .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
                     .min(queue_max)
                     .min(limits.max_request_bytes);
-                let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
+                let batcher = Batcher::start(Arc::clone(&client), limits, batching, &route.name);
                 Ok(AnyRoute::Sqs(RouteHandler::new(
-                    sink,
+                    client,
                     batcher,
                     registry,
                     max_entry,

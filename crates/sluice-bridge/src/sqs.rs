@@ -17,9 +17,9 @@ use sluice_consumer::HandlerError;
 use sluice_core::envelope::header;
 
 use crate::aws::{call_error, is_throttling};
-use crate::batch::{CallError, EntryStatus, Sink};
+use crate::batch::{BatchSender, CallError, EntryStatus};
 use crate::config::{BodyFormat, MessageGroup, SqsConfig, quotas};
-use crate::route::{Destination, Record};
+use crate::route::{EntryBuilder, EntrySource};
 
 /// Attribute names in the order they are kept when a record has more
 /// candidates than the quota allows.
@@ -59,13 +59,14 @@ impl Entry {
     }
 }
 
+/// A route's queue, connected: its configuration and an SQS client.
 #[derive(Debug)]
-pub(crate) struct Sqs {
+pub(crate) struct QueueClient {
     client: Client,
     config: SqsConfig,
 }
 
-impl Sqs {
+impl QueueClient {
     pub(crate) fn new(client: Client, config: SqsConfig) -> Self {
         Self { client, config }
     }
@@ -101,8 +102,8 @@ fn field<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |v, part| v.get(part))
 }
 
-impl Destination for Sqs {
-    fn entry(&self, record: &Record<'_>) -> Result<(Entry, usize), HandlerError> {
+impl EntryBuilder for QueueClient {
+    fn entry(&self, record: &EntrySource<'_>) -> Result<(Entry, usize), HandlerError> {
         let needs_json = self.config.body == BodyFormat::Json
             || matches!(self.config.message_group, Some(MessageGroup::Field { .. }));
         let json = needs_json.then(|| record.json()).transpose()?;
@@ -127,7 +128,7 @@ impl Destination for Sqs {
         let group_id = match &self.config.message_group {
             None => None,
             Some(MessageGroup::Key(_)) => {
-                let key = record.ctx.key().filter(|k| !k.is_empty()).ok_or_else(|| {
+                let key = record.key().filter(|k| !k.is_empty()).ok_or_else(|| {
                     HandlerError::permanent("the record has no key to use as MessageGroupId")
                         .with_class("no_message_group")
                 })?;
@@ -163,7 +164,7 @@ impl Destination for Sqs {
     }
 }
 
-impl Sink for Sqs {
+impl BatchSender for QueueClient {
     type Entry = Entry;
     const SERVICE: &'static str = "SQS";
     const METHOD: &'static str = "SendMessageBatch";
