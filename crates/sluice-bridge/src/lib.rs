@@ -19,7 +19,7 @@
 //! let registry = Box::leak(Box::new(
 //!     sluice_core::SchemaRegistry::load("registry/manifest.toml".as_ref()).unwrap(),
 //! ));
-//! let bridge = Bridge::start(config, registry, None).await?;
+//! let bridge = Bridge::builder(config, registry).start().await?;
 //! bridge.run(async { tokio::signal::ctrl_c().await.unwrap() }).await
 //! # }
 //! ```
@@ -109,19 +109,33 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
-impl Bridge {
+/// Options of a bridge, then [`start`](Self::start); made by
+/// [`Bridge::builder`].
+#[derive(Debug)]
+pub struct BridgeBuilder {
+    config: BridgeConfig,
+    registry: &'static SchemaRegistry,
+    sdk_config: Option<SdkConfig>,
+}
+
+impl BridgeBuilder {
+    /// AWS settings to start from instead of the standard AWS chain (a
+    /// local emulator's, or settings the service already loaded); `[aws]`
+    /// in the file still overrides the region and the endpoint.
+    pub fn sdk_config(mut self, sdk_config: SdkConfig) -> Self {
+        self.sdk_config = Some(sdk_config);
+        self
+    }
+
     /// Checks every destination (an SQS queue's attributes are read, and
     /// the smaller of its `MaximumMessageSize` and the configured limit is
     /// kept), creates the routes' consumers and subscribes them.
-    ///
-    /// AWS settings come from `sdk_config` when given, otherwise from the
-    /// standard AWS chain; `[aws]` in the file overrides the region and the
-    /// endpoint either way.
-    pub async fn start(
-        config: BridgeConfig,
-        registry: &'static SchemaRegistry,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Self, BridgeError> {
+    pub async fn start(self) -> Result<Bridge, BridgeError> {
+        let Self {
+            config,
+            registry,
+            sdk_config,
+        } = self;
         config.validate()?;
         let sdk = match sdk_config {
             Some(sdk) => sdk,
@@ -143,7 +157,7 @@ impl Bridge {
         let sdk = builder.build();
         let mut consumers = Vec::new();
         for route in &config.routes {
-            let handler = Self::handler(route, registry, &sdk).await?;
+            let handler = Bridge::handler(route, registry, &sdk).await?;
             let mut consumer_config = ConsumerConfig::new(
                 config.kafka.clone(),
                 route
@@ -176,7 +190,20 @@ impl Bridge {
                     .collect(),
             ),
         };
-        Ok(Self { consumers, status })
+        Ok(Bridge { consumers, status })
+    }
+}
+
+impl Bridge {
+    /// A bridge of `config`'s routes, rendering events with `registry`; AWS
+    /// settings come from the standard AWS chain unless
+    /// [`sdk_config`](BridgeBuilder::sdk_config) gives them.
+    pub fn builder(config: BridgeConfig, registry: &'static SchemaRegistry) -> BridgeBuilder {
+        BridgeBuilder {
+            config,
+            registry,
+            sdk_config: None,
+        }
     }
 
     async fn handler(
