@@ -250,19 +250,19 @@ pub struct Limits {
 }
 
 /// AWS quotas, as of this release.
-pub mod quotas {
+pub(crate) mod quotas {
     /// PutEvents: entries per request.
-    pub const EVENTBRIDGE_MAX_ENTRIES: usize = 10;
+    pub(crate) const EVENTBRIDGE_MAX_ENTRIES: usize = 10;
     /// PutEvents: the total entry size of a request, 256 KiB.
-    pub const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
+    pub(crate) const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
     /// SendMessageBatch: messages per request.
-    pub const SQS_MAX_ENTRIES: usize = 10;
+    pub(crate) const SQS_MAX_ENTRIES: usize = 10;
     /// SQS: one message, 1 MiB (body plus attributes).
-    pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+    pub(crate) const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
     /// SendMessageBatch: all messages of a request, 1 MiB.
-    pub const SQS_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+    pub(crate) const SQS_MAX_REQUEST_BYTES: usize = 1024 * 1024;
     /// SQS: message attributes per message.
-    pub const SQS_MAX_ATTRIBUTES: usize = 10;
+    pub(crate) const SQS_MAX_ATTRIBUTES: usize = 10;
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -330,7 +330,7 @@ impl BridgeConfig {
 
     /// Checks what the types cannot: names, topics and destinations that are
     /// not empty, FIFO queues with a group rule, limits within the quotas.
-    pub fn validate(&self) -> Result<(), BridgeError> {
+    pub(crate) fn validate(&self) -> Result<(), BridgeError> {
         let fail = |m: String| Err(BridgeError::Config(m));
         if self.kafka.bootstrap_servers.trim().is_empty() {
             return fail("kafka.bootstrap_servers is empty".into());

@@ -52,13 +52,8 @@ pub struct BridgeStatus {
 }
 
 impl BridgeStatus {
-    /// Ready when every route's consumer owns at least one partition.
-    pub fn is_ready(&self) -> bool {
-        self.not_ready().is_empty()
-    }
-
     /// The routes that own no partition yet.
-    pub fn not_ready(&self) -> Vec<&str> {
+    fn not_ready(&self) -> Vec<&str> {
         self.routes
             .iter()
             .filter(|(_, status)| !status.is_ready())
