@@ -23,6 +23,18 @@
 //! bridge.run(async { tokio::signal::ctrl_c().await.unwrap() }).await
 //! # }
 //! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: the file; a route sends to one [`DestinationConfig`].
+//! - `route`: a route's consumer handler; a record becomes an entry
+//!   (`EntryBuilder`) and waits for the batcher's answer.
+//! - `eventbridge`, `sqs`: the connected destinations, `BusClient` and
+//!   `QueueClient`: each builds its entries and sends its batches.
+//! - `batch`: the route's batcher, behind `BatchSender`: `gather` fills
+//!   batches by the AWS limits, `deliver` sends and resends, `throttle`
+//!   paces the route.
+//! - `aws`: what an AWS error means for the entries of a call.
 
 mod aws;
 mod batch;
