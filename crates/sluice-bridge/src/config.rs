@@ -71,7 +71,7 @@ fn default_listen() -> SocketAddr {
 /// One flow: records of `topics` to one destination, with its own consumer
 /// group so that each route commits on its own.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawRoute")]
 pub struct RouteConfig {
     pub name: String,
     /// Topic names, or patterns starting with `^` (Rust `regex` syntax).
@@ -84,19 +84,85 @@ pub struct RouteConfig {
     /// topic. Defaults to `{topic}.dlq`.
     pub dlq_topic: Option<String>,
     /// Where a new group starts: `earliest` (default) or `latest`.
-    #[serde(default)]
     pub auto_offset_reset: sluice_consumer::AutoOffsetReset,
     /// Records of one partition in flight at once (records with the same key
     /// are always sent one after the other).
-    #[serde(default = "default_in_flight")]
     pub max_in_flight_per_partition: usize,
     /// Records whose value is larger are dead-lettered with class
     /// `oversize_record` without a call to AWS. Defaults to 1 MiB.
     pub max_record_bytes: Option<usize>,
-    pub eventbridge: Option<EventBridgeRoute>,
-    pub sqs: Option<SqsRoute>,
-    #[serde(default)]
+    /// In the file, `eventbridge = { ... }` or `sqs = { ... }`.
+    pub destination: DestinationConfig,
     pub batching: BatchingConfig,
+}
+
+/// Where a route sends its records, as configured.
+#[derive(Debug, Clone)]
+pub enum DestinationConfig {
+    EventBridge(EventBridgeConfig),
+    Sqs(SqsConfig),
+}
+
+impl DestinationConfig {
+    fn limits(&self) -> &Limits {
+        match self {
+            Self::EventBridge(eb) => &eb.limits,
+            Self::Sqs(sqs) => &sqs.limits,
+        }
+    }
+}
+
+/// A `[[route]]` as written: both destination keys are optional here, and
+/// [`RouteConfig`] takes exactly one of them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    topics: Vec<String>,
+    group_id: Option<String>,
+    dlq_topic: Option<String>,
+    #[serde(default)]
+    auto_offset_reset: sluice_consumer::AutoOffsetReset,
+    #[serde(default = "default_in_flight")]
+    max_in_flight_per_partition: usize,
+    max_record_bytes: Option<usize>,
+    eventbridge: Option<EventBridgeConfig>,
+    sqs: Option<SqsConfig>,
+    #[serde(default)]
+    batching: BatchingConfig,
+}
+
+impl TryFrom<RawRoute> for RouteConfig {
+    type Error = String;
+
+    fn try_from(raw: RawRoute) -> Result<Self, String> {
+        let name = raw.name;
+        let destination = match (raw.eventbridge, raw.sqs) {
+            (Some(eb), None) => DestinationConfig::EventBridge(eb),
+            (None, Some(sqs)) => DestinationConfig::Sqs(sqs),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "route {name:?} has both eventbridge and sqs: one destination per route"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "route {name:?} has no destination: add eventbridge = {{ event_bus = \"...\" }} or sqs = {{ queue_url = \"...\" }}"
+                ));
+            }
+        };
+        Ok(Self {
+            name,
+            topics: raw.topics,
+            group_id: raw.group_id,
+            dlq_topic: raw.dlq_topic,
+            auto_offset_reset: raw.auto_offset_reset,
+            max_in_flight_per_partition: raw.max_in_flight_per_partition,
+            max_record_bytes: raw.max_record_bytes,
+            destination,
+            batching: raw.batching,
+        })
+    }
 }
 
 fn default_in_flight() -> usize {
@@ -105,7 +171,7 @@ fn default_in_flight() -> usize {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EventBridgeRoute {
+pub struct EventBridgeConfig {
     /// The bus name or ARN.
     pub event_bus: String,
     /// What `Detail` holds: a CloudEvent in JSON format with the event as
@@ -128,7 +194,7 @@ pub enum DetailFormat {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SqsRoute {
+pub struct SqsConfig {
     pub queue_url: String,
     /// The message body: the event rendered as JSON (default), or the
     /// record's bytes in standard base64.
@@ -140,7 +206,7 @@ pub struct SqsRoute {
     pub limits: Limits,
 }
 
-impl SqsRoute {
+impl SqsConfig {
     /// SQS requires FIFO queue names to end in `.fifo`.
     pub fn is_fifo(&self) -> bool {
         self.queue_url.ends_with(".fifo")
@@ -184,19 +250,19 @@ pub struct Limits {
 }
 
 /// AWS quotas, as of this release.
-pub mod quotas {
+pub(crate) mod quotas {
     /// PutEvents: entries per request.
-    pub const EVENTBRIDGE_MAX_ENTRIES: usize = 10;
+    pub(crate) const EVENTBRIDGE_MAX_ENTRIES: usize = 10;
     /// PutEvents: the total entry size of a request, 256 KiB.
-    pub const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
+    pub(crate) const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
     /// SendMessageBatch: messages per request.
-    pub const SQS_MAX_ENTRIES: usize = 10;
+    pub(crate) const SQS_MAX_ENTRIES: usize = 10;
     /// SQS: one message, 1 MiB (body plus attributes).
-    pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+    pub(crate) const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
     /// SendMessageBatch: all messages of a request, 1 MiB.
-    pub const SQS_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+    pub(crate) const SQS_MAX_REQUEST_BYTES: usize = 1024 * 1024;
     /// SQS: message attributes per message.
-    pub const SQS_MAX_ATTRIBUTES: usize = 10;
+    pub(crate) const SQS_MAX_ATTRIBUTES: usize = 10;
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,9 +328,9 @@ impl BridgeConfig {
         })
     }
 
-    /// Checks what TOML types cannot: one destination per route, FIFO
-    /// queues with a group rule, limits within the quotas.
-    pub fn validate(&self) -> Result<(), BridgeError> {
+    /// Checks what the types cannot: names, topics and destinations that are
+    /// not empty, FIFO queues with a group rule, limits within the quotas.
+    pub(crate) fn validate(&self) -> Result<(), BridgeError> {
         let fail = |m: String| Err(BridgeError::Config(m));
         if self.kafka.bootstrap_servers.trim().is_empty() {
             return fail("kafka.bootstrap_servers is empty".into());
@@ -297,24 +363,13 @@ impl BridgeConfig {
                     "route {name:?}: batching.max_batches_in_flight is at most 1024"
                 ));
             }
-            let limits = match (&route.eventbridge, &route.sqs) {
-                (Some(_), Some(_)) => {
-                    return fail(format!(
-                        "route {name:?} has both eventbridge and sqs: one destination per route"
-                    ));
-                }
-                (None, None) => {
-                    return fail(format!(
-                        "route {name:?} has no destination: add eventbridge = {{ event_bus = \"...\" }} or sqs = {{ queue_url = \"...\" }}"
-                    ));
-                }
-                (Some(eb), None) => {
+            match &route.destination {
+                DestinationConfig::EventBridge(eb) => {
                     if eb.event_bus.trim().is_empty() {
                         return fail(format!("route {name:?}: eventbridge.event_bus is empty"));
                     }
-                    &eb.limits
                 }
-                (None, Some(sqs)) => {
+                DestinationConfig::Sqs(sqs) => {
                     if sqs.queue_url.trim().is_empty() {
                         return fail(format!("route {name:?}: sqs.queue_url is empty"));
                     }
@@ -329,9 +384,9 @@ impl BridgeConfig {
                     {
                         return fail(format!("route {name:?}: message_group.field is empty"));
                     }
-                    &sqs.limits
                 }
-            };
+            }
+            let limits = route.destination.limits();
             if limits.max_entries.is_some_and(|n| n == 0 || n > 10) {
                 return fail(format!(
                     "route {name:?}: limits.max_entries must be between 1 and 10 (the AWS quota)"

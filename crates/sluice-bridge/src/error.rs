@@ -18,10 +18,4 @@ pub enum BridgeError {
         destination: String,
         reason: String,
     },
-    #[error("cannot serve HTTP on {addr}: {source}")]
-    Http {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
 }

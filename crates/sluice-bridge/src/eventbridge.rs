@@ -16,9 +16,9 @@ use sluice_consumer::HandlerError;
 use sluice_core::envelope::header;
 
 use crate::aws::{call_error, entry_error};
-use crate::batch::{CallError, EntryStatus, Sink};
-use crate::config::{DetailFormat, EventBridgeRoute};
-use crate::route::{Destination, Record};
+use crate::batch::{BatchSender, CallError, EntryStatus};
+use crate::config::{DetailFormat, EventBridgeConfig};
+use crate::route::{EntryBuilder, EntrySource};
 
 /// `Time`, when given, counts as 14 bytes in the entry size.
 const TIME_BYTES: usize = 14;
@@ -44,27 +44,28 @@ impl Entry {
     }
 }
 
+/// A route's bus, connected: its configuration and an EventBridge client.
 #[derive(Debug)]
-pub(crate) struct EventBridge {
+pub(crate) struct BusClient {
     client: Client,
-    route: EventBridgeRoute,
+    config: EventBridgeConfig,
 }
 
-impl EventBridge {
-    pub(crate) fn new(client: Client, route: EventBridgeRoute) -> Self {
-        Self { client, route }
+impl BusClient {
+    pub(crate) fn new(client: Client, config: EventBridgeConfig) -> Self {
+        Self { client, config }
     }
 }
 
-impl Destination for EventBridge {
-    fn entry(&self, record: &Record<'_>) -> Result<(Entry, usize), HandlerError> {
+impl EntryBuilder for BusClient {
+    fn entry(&self, record: &EntrySource<'_>) -> Result<(Entry, usize), HandlerError> {
         let missing = |name: &str| {
             HandlerError::permanent(format!(
                 "the record has no {name} header, which EventBridge needs"
             ))
             .with_class("missing_header")
         };
-        let source = match (record.header(header::SOURCE), &self.route.default_source) {
+        let source = match (record.header(header::SOURCE), &self.config.default_source) {
             (Some(source), _) => source.to_owned(),
             (None, Some(default)) => default.clone(),
             (None, None) => return Err(missing(header::SOURCE)),
@@ -80,9 +81,9 @@ impl Destination for EventBridge {
                     .or_else(|_| DateTime::from_str(t, Format::DateTime))
                     .ok()
             })
-            .or_else(|| record.ctx.timestamp_ms().map(DateTime::from_millis));
+            .or_else(|| record.timestamp_ms().map(DateTime::from_millis));
         let data = record.json()?;
-        let detail = match self.route.detail {
+        let detail = match self.config.detail {
             DetailFormat::Data => data,
             DetailFormat::Cloudevent => {
                 let mut event = Map::new();
@@ -108,7 +109,7 @@ impl Destination for EventBridge {
     }
 }
 
-impl Sink for EventBridge {
+impl BatchSender for BusClient {
     type Entry = Entry;
     const SERVICE: &'static str = "EventBridge";
     const METHOD: &'static str = "PutEvents";
@@ -119,7 +120,7 @@ impl Sink for EventBridge {
             .iter()
             .map(|e| {
                 PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.route.event_bus)
+                    .event_bus_name(&self.config.event_bus)
                     .source(&e.source)
                     .detail_type(&e.detail_type)
                     .detail(&e.detail)

@@ -19,10 +19,22 @@
 //! let registry = Box::leak(Box::new(
 //!     sluice_core::SchemaRegistry::load("registry/manifest.toml".as_ref()).unwrap(),
 //! ));
-//! let bridge = Bridge::start(config, registry, None).await?;
+//! let bridge = Bridge::builder(config, registry).start().await?;
 //! bridge.run(async { tokio::signal::ctrl_c().await.unwrap() }).await
 //! # }
 //! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: the file; a route sends to one [`DestinationConfig`].
+//! - `route`: a route's consumer handler; a record becomes an entry
+//!   (`EntryBuilder`) and waits for the batcher's answer.
+//! - `eventbridge`, `sqs`: the connected destinations, `BusClient` and
+//!   `QueueClient`: each builds its entries and sends its batches.
+//! - `batch`: the route's batcher, behind `BatchSender`: `gather` fills
+//!   batches by the AWS limits, `deliver` sends and resends, `throttle`
+//!   paces the route.
+//! - `aws`: what an AWS error means for the entries of a call.
 
 mod aws;
 mod batch;
@@ -42,7 +54,7 @@ pub use config::BridgeConfig;
 pub use error::BridgeError;
 
 use crate::batch::{BatchLimits, Batcher};
-use crate::config::{RouteConfig, quotas};
+use crate::config::{DestinationConfig, RouteConfig, quotas};
 use crate::route::{AnyRoute, RouteHandler};
 
 /// Readiness of every route, for `/ready`.
@@ -52,13 +64,8 @@ pub struct BridgeStatus {
 }
 
 impl BridgeStatus {
-    /// Ready when every route's consumer owns at least one partition.
-    pub fn is_ready(&self) -> bool {
-        self.not_ready().is_empty()
-    }
-
     /// The routes that own no partition yet.
-    pub fn not_ready(&self) -> Vec<&str> {
+    fn not_ready(&self) -> Vec<&str> {
         self.routes
             .iter()
             .filter(|(_, status)| !status.is_ready())
@@ -109,19 +116,33 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
-impl Bridge {
+/// Options of a bridge, then [`start`](Self::start); made by
+/// [`Bridge::builder`].
+#[derive(Debug)]
+pub struct BridgeBuilder {
+    config: BridgeConfig,
+    registry: &'static SchemaRegistry,
+    sdk_config: Option<SdkConfig>,
+}
+
+impl BridgeBuilder {
+    /// AWS settings to start from instead of the standard AWS chain (a
+    /// local emulator's, or settings the service already loaded); `[aws]`
+    /// in the file still overrides the region and the endpoint.
+    pub fn sdk_config(mut self, sdk_config: SdkConfig) -> Self {
+        self.sdk_config = Some(sdk_config);
+        self
+    }
+
     /// Checks every destination (an SQS queue's attributes are read, and
     /// the smaller of its `MaximumMessageSize` and the configured limit is
     /// kept), creates the routes' consumers and subscribes them.
-    ///
-    /// AWS settings come from `sdk_config` when given, otherwise from the
-    /// standard AWS chain; `[aws]` in the file overrides the region and the
-    /// endpoint either way.
-    pub async fn start(
-        config: BridgeConfig,
-        registry: &'static SchemaRegistry,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Self, BridgeError> {
+    pub async fn start(self) -> Result<Bridge, BridgeError> {
+        let Self {
+            config,
+            registry,
+            sdk_config,
+        } = self;
         config.validate()?;
         let sdk = match sdk_config {
             Some(sdk) => sdk,
@@ -143,7 +164,7 @@ impl Bridge {
         let sdk = builder.build();
         let mut consumers = Vec::new();
         for route in &config.routes {
-            let handler = Self::handler(route, registry, &sdk).await?;
+            let handler = Bridge::handler(route, registry, &sdk).await?;
             let mut consumer_config = ConsumerConfig::new(
                 config.kafka.clone(),
                 route
@@ -176,7 +197,20 @@ impl Bridge {
                     .collect(),
             ),
         };
-        Ok(Self { consumers, status })
+        Ok(Bridge { consumers, status })
+    }
+}
+
+impl Bridge {
+    /// A bridge of `config`'s routes, rendering events with `registry`; AWS
+    /// settings come from the standard AWS chain unless
+    /// [`sdk_config`](BridgeBuilder::sdk_config) gives them.
+    pub fn builder(config: BridgeConfig, registry: &'static SchemaRegistry) -> BridgeBuilder {
+        BridgeBuilder {
+            config,
+            registry,
+            sdk_config: None,
+        }
     }
 
     async fn handler(
@@ -185,68 +219,74 @@ impl Bridge {
         sdk: &SdkConfig,
     ) -> Result<AnyRoute, BridgeError> {
         let batching = route.batching.clone();
-        if let Some(eb) = &route.eventbridge {
-            let limits = BatchLimits {
-                max_entries: eb
+        match &route.destination {
+            DestinationConfig::EventBridge(eb) => {
+                let limits = BatchLimits {
+                    max_entries: eb
+                        .limits
+                        .max_entries
+                        .unwrap_or(quotas::EVENTBRIDGE_MAX_ENTRIES),
+                    max_request_bytes: eb
+                        .limits
+                        .max_request_bytes
+                        .unwrap_or(quotas::EVENTBRIDGE_MAX_REQUEST_BYTES),
+                };
+                let max_entry = eb
                     .limits
-                    .max_entries
-                    .unwrap_or(quotas::EVENTBRIDGE_MAX_ENTRIES),
-                max_request_bytes: eb
+                    .max_entry_bytes
+                    .unwrap_or(limits.max_request_bytes);
+                let client = Arc::new(eventbridge::BusClient::new(
+                    aws_sdk_eventbridge::Client::new(sdk),
+                    eb.clone(),
+                ));
+                let batcher = Batcher::start(Arc::clone(&client), limits, batching, &route.name);
+                Ok(AnyRoute::EventBridge(RouteHandler::new(
+                    client,
+                    batcher,
+                    registry,
+                    max_entry.min(limits.max_request_bytes),
+                    "PutEvents entry",
+                )))
+            }
+            DestinationConfig::Sqs(sqs) => {
+                let client = Arc::new(sqs::QueueClient::new(
+                    aws_sdk_sqs::Client::new(sdk),
+                    sqs.clone(),
+                ));
+                let unusable = |reason: String| BridgeError::Destination {
+                    route: route.name.clone(),
+                    destination: sqs.queue_url.clone(),
+                    reason,
+                };
+                let (queue_max, fifo) = client.queue_limits().await.map_err(unusable)?;
+                if fifo != sqs.is_fifo() {
+                    return Err(unusable(format!(
+                        "the queue's FifoQueue attribute is {fifo}, but its URL says otherwise"
+                    )));
+                }
+                let limits = BatchLimits {
+                    max_entries: sqs.limits.max_entries.unwrap_or(quotas::SQS_MAX_ENTRIES),
+                    max_request_bytes: sqs
+                        .limits
+                        .max_request_bytes
+                        .unwrap_or(quotas::SQS_MAX_REQUEST_BYTES),
+                };
+                let max_entry = sqs
                     .limits
-                    .max_request_bytes
-                    .unwrap_or(quotas::EVENTBRIDGE_MAX_REQUEST_BYTES),
-            };
-            let max_entry = eb
-                .limits
-                .max_entry_bytes
-                .unwrap_or(limits.max_request_bytes);
-            let sink = Arc::new(eventbridge::EventBridge::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                eb.clone(),
-            ));
-            let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
-            return Ok(AnyRoute::EventBridge(RouteHandler::new(
-                sink,
-                batcher,
-                registry,
-                max_entry.min(limits.max_request_bytes),
-                "PutEvents entry",
-            )));
+                    .max_entry_bytes
+                    .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
+                    .min(queue_max)
+                    .min(limits.max_request_bytes);
+                let batcher = Batcher::start(Arc::clone(&client), limits, batching, &route.name);
+                Ok(AnyRoute::Sqs(RouteHandler::new(
+                    client,
+                    batcher,
+                    registry,
+                    max_entry,
+                    "SQS message",
+                )))
+            }
         }
-        let sqs = route.sqs.as_ref().expect("validated: one destination");
-        let sink = Arc::new(sqs::Sqs::new(aws_sdk_sqs::Client::new(sdk), sqs.clone()));
-        let unusable = |reason: String| BridgeError::Destination {
-            route: route.name.clone(),
-            destination: sqs.queue_url.clone(),
-            reason,
-        };
-        let (queue_max, fifo) = sink.queue_limits().await.map_err(unusable)?;
-        if fifo != sqs.is_fifo() {
-            return Err(unusable(format!(
-                "the queue's FifoQueue attribute is {fifo}, but its URL says otherwise"
-            )));
-        }
-        let limits = BatchLimits {
-            max_entries: sqs.limits.max_entries.unwrap_or(quotas::SQS_MAX_ENTRIES),
-            max_request_bytes: sqs
-                .limits
-                .max_request_bytes
-                .unwrap_or(quotas::SQS_MAX_REQUEST_BYTES),
-        };
-        let max_entry = sqs
-            .limits
-            .max_entry_bytes
-            .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES)
-            .min(queue_max)
-            .min(limits.max_request_bytes);
-        let batcher = Batcher::start(Arc::clone(&sink), limits, batching, &route.name);
-        Ok(AnyRoute::Sqs(RouteHandler::new(
-            sink,
-            batcher,
-            registry,
-            max_entry,
-            "SQS message",
-        )))
     }
 
     pub fn status(&self) -> BridgeStatus {

@@ -7,23 +7,43 @@ use std::sync::Arc;
 use sluice_consumer::{Context, HandlerError, RecordHandler};
 use sluice_core::{Decoder, SchemaRegistry, TraceContext};
 
-use crate::batch::{Batcher, Sink};
+use crate::batch::{BatchSender, Batcher};
 
-/// Builds a destination's entry from a record.
-pub(crate) trait Destination: Sink {
+/// The first stage of a destination: a record becomes one entry of its
+/// batch API ([`BatchSender`] is the second).
+pub(crate) trait EntryBuilder: BatchSender {
     /// The entry and its size by the service's own rules.
-    fn entry(&self, record: &Record<'_>) -> Result<(Self::Entry, usize), HandlerError>;
+    fn entry(&self, source: &EntrySource<'_>) -> Result<(Self::Entry, usize), HandlerError>;
 }
 
-/// A record as destinations see it.
-pub(crate) struct Record<'a> {
-    pub(crate) ctx: &'a Context,
+/// What an entry is built from: the record, the registry that renders it as
+/// JSON, and the trace the entry continues.
+pub(crate) struct EntrySource<'a> {
+    ctx: &'a Context,
     registry: &'static SchemaRegistry,
-    max_record_bytes: usize,
     trace: Option<TraceContext>,
 }
 
-impl Record<'_> {
+impl<'a> EntrySource<'a> {
+    fn new(ctx: &'a Context, registry: &'static SchemaRegistry) -> Self {
+        // The handler's span continues the producer's trace; without an
+        // OpenTelemetry layer, the record's own trace context is passed on.
+        let trace = sluice_telemetry::propagation::current().or_else(|| {
+            let traceparent = ctx.header(sluice_core::envelope::header::TRACEPARENT)?;
+            let tracestate = ctx.header(sluice_core::envelope::header::TRACESTATE);
+            TraceContext::new(
+                String::from_utf8(traceparent.to_vec()).ok()?,
+                tracestate.and_then(|s| String::from_utf8(s.to_vec()).ok()),
+            )
+            .ok()
+        });
+        Self {
+            ctx,
+            registry,
+            trace,
+        }
+    }
+
     /// The trace this record's entry continues, as an X-Ray header for AWS.
     pub(crate) fn xray_header(&self) -> Option<String> {
         self.trace
@@ -35,13 +55,21 @@ impl Record<'_> {
         self.ctx.record().payload().unwrap_or_default()
     }
 
+    pub(crate) fn key(&self) -> Option<&[u8]> {
+        self.ctx.key()
+    }
+
+    pub(crate) fn timestamp_ms(&self) -> Option<i64> {
+        self.ctx.timestamp_ms()
+    }
+
     /// The event rendered as JSON from its registered schema.
     pub(crate) fn json(&self) -> Result<serde_json::Value, HandlerError> {
         if self.ctx.record().payload().is_none() {
             return Err(sluice_kafka::RecordError::NoPayload.into());
         }
         Ok(Decoder::new(self.registry)
-            .with_max_record_bytes(self.max_record_bytes)
+            .with_max_record_bytes(sluice_core::framing::DEFAULT_MAX_RECORD_BYTES)
             .to_json(self.value())?)
     }
 
@@ -89,54 +117,36 @@ impl Record<'_> {
     }
 }
 
-pub(crate) struct RouteHandler<D: Destination> {
-    destination: Arc<D>,
+pub(crate) struct RouteHandler<D: EntryBuilder> {
+    client: Arc<D>,
     batcher: Batcher<D::Entry>,
     registry: &'static SchemaRegistry,
     max_entry_bytes: usize,
-    max_record_bytes: usize,
     what: &'static str,
 }
 
-impl<D: Destination> RouteHandler<D> {
+impl<D: EntryBuilder> RouteHandler<D> {
     pub(crate) fn new(
-        destination: Arc<D>,
+        client: Arc<D>,
         batcher: Batcher<D::Entry>,
         registry: &'static SchemaRegistry,
         max_entry_bytes: usize,
         what: &'static str,
     ) -> Self {
         Self {
-            destination,
+            client,
             batcher,
             registry,
             max_entry_bytes,
-            max_record_bytes: sluice_core::framing::DEFAULT_MAX_RECORD_BYTES,
             what,
         }
     }
 }
 
-impl<D: Destination> RecordHandler for RouteHandler<D> {
+impl<D: EntryBuilder> RecordHandler for RouteHandler<D> {
     async fn handle(&self, ctx: &Context) -> Result<(), HandlerError> {
-        // The handler's span continues the producer's trace; without an
-        // OpenTelemetry layer, the record's own trace context is passed on.
-        let trace = sluice_telemetry::propagation::current().or_else(|| {
-            let traceparent = ctx.header(sluice_core::envelope::header::TRACEPARENT)?;
-            let tracestate = ctx.header(sluice_core::envelope::header::TRACESTATE);
-            TraceContext::new(
-                String::from_utf8(traceparent.to_vec()).ok()?,
-                tracestate.and_then(|s| String::from_utf8(s.to_vec()).ok()),
-            )
-            .ok()
-        });
-        let record = Record {
-            ctx,
-            registry: self.registry,
-            max_record_bytes: self.max_record_bytes,
-            trace,
-        };
-        let (entry, size) = self.destination.entry(&record)?;
+        let source = EntrySource::new(ctx, self.registry);
+        let (entry, size) = self.client.entry(&source)?;
         if size > self.max_entry_bytes {
             return Err(HandlerError::permanent(format!(
                 "the {} is {size} bytes, over the limit of {} bytes",
@@ -144,7 +154,7 @@ impl<D: Destination> RecordHandler for RouteHandler<D> {
             ))
             .with_class("oversize_entry"));
         }
-        match self.batcher.submit(entry, size, record.trace.clone()).await {
+        match self.batcher.submit(entry, size, source.trace).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(rejection)) => Err(HandlerError::permanent(format!(
                 "{}: {}",
@@ -159,8 +169,8 @@ impl<D: Destination> RecordHandler for RouteHandler<D> {
 /// A handler of either destination, so that every route runs the same
 /// consumer type.
 pub(crate) enum AnyRoute {
-    EventBridge(RouteHandler<crate::eventbridge::EventBridge>),
-    Sqs(RouteHandler<crate::sqs::Sqs>),
+    EventBridge(RouteHandler<crate::eventbridge::BusClient>),
+    Sqs(RouteHandler<crate::sqs::QueueClient>),
 }
 
 impl RecordHandler for AnyRoute {

@@ -17,9 +17,9 @@ use sluice_consumer::HandlerError;
 use sluice_core::envelope::header;
 
 use crate::aws::{call_error, is_throttling};
-use crate::batch::{CallError, EntryStatus, Sink};
-use crate::config::{BodyFormat, MessageGroup, SqsRoute, quotas};
-use crate::route::{Destination, Record};
+use crate::batch::{BatchSender, CallError, EntryStatus};
+use crate::config::{BodyFormat, MessageGroup, SqsConfig, quotas};
+use crate::route::{EntryBuilder, EntrySource};
 
 /// Attribute names in the order they are kept when a record has more
 /// candidates than the quota allows.
@@ -59,15 +59,16 @@ impl Entry {
     }
 }
 
+/// A route's queue, connected: its configuration and an SQS client.
 #[derive(Debug)]
-pub(crate) struct Sqs {
+pub(crate) struct QueueClient {
     client: Client,
-    route: SqsRoute,
+    config: SqsConfig,
 }
 
-impl Sqs {
-    pub(crate) fn new(client: Client, route: SqsRoute) -> Self {
-        Self { client, route }
+impl QueueClient {
+    pub(crate) fn new(client: Client, config: SqsConfig) -> Self {
+        Self { client, config }
     }
 
     /// The queue's own message size limit and whether it is FIFO, read
@@ -77,7 +78,7 @@ impl Sqs {
         let output = self
             .client
             .get_queue_attributes()
-            .queue_url(&self.route.queue_url)
+            .queue_url(&self.config.queue_url)
             .attribute_names(QueueAttributeName::MaximumMessageSize)
             .attribute_names(QueueAttributeName::FifoQueue)
             .send()
@@ -101,12 +102,12 @@ fn field<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |v, part| v.get(part))
 }
 
-impl Destination for Sqs {
-    fn entry(&self, record: &Record<'_>) -> Result<(Entry, usize), HandlerError> {
-        let needs_json = self.route.body == BodyFormat::Json
-            || matches!(self.route.message_group, Some(MessageGroup::Field { .. }));
+impl EntryBuilder for QueueClient {
+    fn entry(&self, record: &EntrySource<'_>) -> Result<(Entry, usize), HandlerError> {
+        let needs_json = self.config.body == BodyFormat::Json
+            || matches!(self.config.message_group, Some(MessageGroup::Field { .. }));
         let json = needs_json.then(|| record.json()).transpose()?;
-        let body = match (&self.route.body, &json) {
+        let body = match (&self.config.body, &json) {
             (BodyFormat::Json, Some(json)) => json.to_string(),
             _ => base64::engine::general_purpose::STANDARD.encode(record.value()),
         };
@@ -124,10 +125,10 @@ impl Destination for Sqs {
             .take(quotas::SQS_MAX_ATTRIBUTES)
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect();
-        let group_id = match &self.route.message_group {
+        let group_id = match &self.config.message_group {
             None => None,
             Some(MessageGroup::Key(_)) => {
-                let key = record.ctx.key().filter(|k| !k.is_empty()).ok_or_else(|| {
+                let key = record.key().filter(|k| !k.is_empty()).ok_or_else(|| {
                     HandlerError::permanent("the record has no key to use as MessageGroupId")
                         .with_class("no_message_group")
                 })?;
@@ -150,7 +151,7 @@ impl Destination for Sqs {
                 })
             }
         };
-        let deduplication_id = self.route.is_fifo().then(|| record.event_id());
+        let deduplication_id = self.config.is_fifo().then(|| record.event_id());
         let entry = Entry {
             body,
             attributes,
@@ -163,7 +164,7 @@ impl Destination for Sqs {
     }
 }
 
-impl Sink for Sqs {
+impl BatchSender for QueueClient {
     type Entry = Entry;
     const SERVICE: &'static str = "SQS";
     const METHOD: &'static str = "SendMessageBatch";
@@ -201,7 +202,7 @@ impl Sink for Sqs {
         let output = self
             .client
             .send_message_batch()
-            .queue_url(&self.route.queue_url)
+            .queue_url(&self.config.queue_url)
             .set_entries(Some(request))
             .send()
             .await

@@ -2,11 +2,28 @@
 //! mistakes get errors that say what is wrong.
 
 use sluice_bridge::BridgeConfig;
-use sluice_bridge::config::{BodyFormat, DetailFormat, MessageGroup};
+use sluice_bridge::config::{
+    BodyFormat, DestinationConfig, DetailFormat, EventBridgeConfig, MessageGroup, RouteConfig,
+    SqsConfig,
+};
 
 const EXAMPLE: &str = include_str!("../bridge.example.toml");
 
 const KAFKA: &str = "[kafka]\nbootstrap_servers = \"localhost:9092\"\n";
+
+fn bus(route: &RouteConfig) -> &EventBridgeConfig {
+    match &route.destination {
+        DestinationConfig::EventBridge(bus) => bus,
+        other => panic!("not an EventBridge route: {other:?}"),
+    }
+}
+
+fn queue(route: &RouteConfig) -> &SqsConfig {
+    match &route.destination {
+        DestinationConfig::Sqs(queue) => queue,
+        other => panic!("not an SQS route: {other:?}"),
+    }
+}
 
 fn error_of(text: &str) -> String {
     match BridgeConfig::from_toml(text) {
@@ -19,13 +36,10 @@ fn error_of(text: &str) -> String {
 fn the_example_is_valid() {
     let config = BridgeConfig::from_toml(EXAMPLE).expect("the example parses and validates");
     assert_eq!(config.routes.len(), 3);
-    let bus = config.routes[0]
-        .eventbridge
-        .as_ref()
-        .expect("an EventBridge route");
+    let bus = bus(&config.routes[0]);
     assert_eq!(bus.event_bus, "sluice-events");
     assert_eq!(bus.detail, DetailFormat::Cloudevent);
-    let fifo = config.routes[1].sqs.as_ref().expect("an SQS route");
+    let fifo = queue(&config.routes[1]);
     assert!(fifo.is_fifo());
     assert!(matches!(fifo.message_group, Some(MessageGroup::Key(_))));
     assert_eq!(config.routes[1].batching.linger_ms, 20);
@@ -33,7 +47,7 @@ fn the_example_is_valid() {
         config.routes[1].dlq_topic.as_deref(),
         Some("{topic}.archiver.dlq")
     );
-    let audit = config.routes[2].sqs.as_ref().expect("an SQS route");
+    let audit = queue(&config.routes[2]);
     assert!(!audit.is_fifo());
     assert_eq!(audit.body, BodyFormat::Base64);
 }
@@ -75,7 +89,7 @@ fn a_fifo_queue_needs_a_group_rule() {
     );
     let config = BridgeConfig::from_toml(&by_field).expect("a field rule is a group rule");
     assert_eq!(
-        config.routes[0].sqs.as_ref().unwrap().message_group,
+        queue(&config.routes[0]).message_group,
         Some(MessageGroup::Field {
             field: "mailboxId".into()
         })
@@ -87,11 +101,21 @@ fn one_destination_per_route_and_limits_within_quotas() {
     let e = error_of(&format!(
         "{KAFKA}[[route]]\nname = \"r\"\ntopics = [\"t\"]\nsqs = {{ queue_url = \"q\" }}\neventbridge = {{ event_bus = \"b\" }}\n"
     ));
-    assert!(e.contains("one destination"), "{e}");
+    assert!(
+        e.contains("route \"r\"") && e.contains("one destination"),
+        "{e}"
+    );
     let e = error_of(&format!(
         "{KAFKA}[[route]]\nname = \"r\"\ntopics = [\"t\"]\n"
     ));
-    assert!(e.contains("no destination"), "{e}");
+    assert!(
+        e.contains("route \"r\"") && e.contains("no destination"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{KAFKA}[[route]]\nname = \"r\"\ntopics = [\"t\"]\neventbridge = {{ event_bus = \" \" }}\n"
+    ));
+    assert!(e.contains("event_bus is empty"), "{e}");
     let e = error_of(&format!(
         "{KAFKA}[[route]]\nname = \"r\"\ntopics = [\"t\"]\nsqs = {{ queue_url = \"q\", limits = {{ max_entries = 11 }} }}\n"
     ));

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot load the registry {}", args.registry.display()))?,
     ));
     let endpoints = Endpoints::bind(config.http.listen).await?;
-    let bridge = Bridge::start(config, registry, None).await?;
+    let bridge = Bridge::builder(config, registry).start().await?;
     if let Some(addr) = endpoints.local_addr() {
         tracing::info!(%addr, "serving /health, /ready and /metrics");
     }

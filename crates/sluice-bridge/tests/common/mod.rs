@@ -297,7 +297,10 @@ pub struct Running {
 
 impl Running {
     pub async fn start(config: BridgeConfig, sdk: SdkConfig) -> anyhow::Result<Self> {
-        let bridge = Bridge::start(config, sluice_events::registry(), Some(sdk)).await?;
+        let bridge = Bridge::builder(config, sluice_events::registry())
+            .sdk_config(sdk)
+            .start()
+            .await?;
         let status = bridge.status();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(bridge.run(async move {
