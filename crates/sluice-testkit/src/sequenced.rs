@@ -57,7 +57,7 @@ pub async fn produce(
         .topics
         .insert(EmailReceived::EVENT_TYPE.to_owned(), topic.to_owned());
     let producer = Producer::builder(config).build()?;
-    let mut pending = Vec::with_capacity(usize::try_from(range.end - range.start)?);
+    let mut pending = Vec::with_capacity(usize::try_from(range.end.saturating_sub(range.start))?);
     for sequence in range {
         pending.push(
             producer
