@@ -130,7 +130,7 @@ async fn sluice(bootstrap: &str) -> Duration {
     });
     let config = ConsumerConfig::new(KafkaConfig::new(bootstrap), group_id(), [TOPIC]);
     let handlers =
-        Handlers::new(registry()).on::<EmailReceived, _>(CountHandler(Arc::clone(&count)));
+        Handlers::new(registry().clone()).on::<EmailReceived, _>(CountHandler(Arc::clone(&count)));
     let consumer = ConsumerBuilder::new(config)
         .build(handlers)
         .expect("consumer");

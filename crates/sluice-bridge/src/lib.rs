@@ -12,15 +12,17 @@
 //! after AWS accepted every record up to it, or it was dead-lettered.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), sluice_bridge::BridgeError> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
 //! use sluice_bridge::{Bridge, BridgeConfig};
+//! use sluice_core::SchemaRegistry;
 //!
 //! let config = BridgeConfig::load("bridge.toml".as_ref())?;
-//! let registry = Box::leak(Box::new(
-//!     sluice_core::SchemaRegistry::load("registry/manifest.toml".as_ref()).unwrap(),
-//! ));
+//! let registry = Arc::new(SchemaRegistry::load("registry/manifest.toml".as_ref())?);
 //! let bridge = Bridge::builder(config, registry).start().await?;
-//! bridge.run(async { tokio::signal::ctrl_c().await.unwrap() }).await
+//! bridge.run(async { tokio::signal::ctrl_c().await.unwrap() }).await?;
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -121,7 +123,7 @@ impl std::fmt::Debug for Bridge {
 #[derive(Debug)]
 pub struct BridgeBuilder {
     config: BridgeConfig,
-    registry: &'static SchemaRegistry,
+    registry: Arc<SchemaRegistry>,
     sdk_config: Option<SdkConfig>,
 }
 
@@ -164,7 +166,6 @@ impl BridgeBuilder {
         let sdk = builder.build();
         let mut consumers = Vec::new();
         for route in &config.routes {
-            let handler = Bridge::handler(route, registry, &sdk).await?;
             let mut consumer_config = ConsumerConfig::new(
                 config.kafka.clone(),
                 route
@@ -181,6 +182,8 @@ impl BridgeBuilder {
             if let Some(dlq) = &route.dlq_topic {
                 consumer_config.dlq.topic = dlq.clone();
             }
+            let decoding = (Arc::clone(&registry), consumer_config.max_record_bytes);
+            let handler = Bridge::handler(route, decoding, &sdk).await?;
             let consumer = ConsumerBuilder::new(consumer_config)
                 .build(handler)
                 .map_err(|source| BridgeError::Consumer {
@@ -205,7 +208,7 @@ impl Bridge {
     /// A bridge of `config`'s routes, rendering events with `registry`; AWS
     /// settings come from the standard AWS chain unless
     /// [`sdk_config`](BridgeBuilder::sdk_config) gives them.
-    pub fn builder(config: BridgeConfig, registry: &'static SchemaRegistry) -> BridgeBuilder {
+    pub fn builder(config: BridgeConfig, registry: Arc<SchemaRegistry>) -> BridgeBuilder {
         BridgeBuilder {
             config,
             registry,
@@ -215,7 +218,7 @@ impl Bridge {
 
     async fn handler(
         route: &RouteConfig,
-        registry: &'static SchemaRegistry,
+        (registry, max_record_bytes): (Arc<SchemaRegistry>, usize),
         sdk: &SdkConfig,
     ) -> Result<AnyRoute, BridgeError> {
         let batching = route.batching.clone();
@@ -244,6 +247,7 @@ impl Bridge {
                     client,
                     batcher,
                     registry,
+                    max_record_bytes,
                     max_entry.min(limits.max_request_bytes),
                     "PutEvents entry",
                 )))
@@ -282,6 +286,7 @@ impl Bridge {
                     client,
                     batcher,
                     registry,
+                    max_record_bytes,
                     max_entry,
                     "SQS message",
                 )))

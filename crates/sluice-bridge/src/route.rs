@@ -16,16 +16,16 @@ pub(crate) trait EntryBuilder: BatchSender {
     fn entry(&self, source: &EntrySource<'_>) -> Result<(Self::Entry, usize), HandlerError>;
 }
 
-/// What an entry is built from: the record, the registry that renders it as
+/// What an entry is built from: the record, the decoder that renders it as
 /// JSON, and the trace the entry continues.
 pub(crate) struct EntrySource<'a> {
     ctx: &'a Context,
-    registry: &'static SchemaRegistry,
+    decoder: Decoder<'a>,
     trace: Option<TraceContext>,
 }
 
 impl<'a> EntrySource<'a> {
-    fn new(ctx: &'a Context, registry: &'static SchemaRegistry) -> Self {
+    fn new(ctx: &'a Context, decoder: Decoder<'a>) -> Self {
         // The handler's span continues the producer's trace; without an
         // OpenTelemetry layer, the record's own trace context is passed on.
         let trace = sluice_telemetry::propagation::current().or_else(|| {
@@ -39,7 +39,7 @@ impl<'a> EntrySource<'a> {
         });
         Self {
             ctx,
-            registry,
+            decoder,
             trace,
         }
     }
@@ -66,11 +66,9 @@ impl<'a> EntrySource<'a> {
     /// The event rendered as JSON from its registered schema.
     pub(crate) fn json(&self) -> Result<serde_json::Value, HandlerError> {
         if self.ctx.record().payload().is_none() {
-            return Err(sluice_kafka::RecordError::NoPayload.into());
+            return Err(HandlerError::tombstone());
         }
-        Ok(Decoder::new(self.registry)
-            .with_max_record_bytes(sluice_core::framing::DEFAULT_MAX_RECORD_BYTES)
-            .to_json(self.value())?)
+        Ok(self.decoder.to_json(self.value())?)
     }
 
     /// A UTF-8 header value.
@@ -120,7 +118,9 @@ impl<'a> EntrySource<'a> {
 pub(crate) struct RouteHandler<D: EntryBuilder> {
     client: Arc<D>,
     batcher: Batcher<D::Entry>,
-    registry: &'static SchemaRegistry,
+    registry: Arc<SchemaRegistry>,
+    /// The route's record limit, which the consumer already enforced.
+    max_record_bytes: usize,
     max_entry_bytes: usize,
     what: &'static str,
 }
@@ -129,7 +129,8 @@ impl<D: EntryBuilder> RouteHandler<D> {
     pub(crate) fn new(
         client: Arc<D>,
         batcher: Batcher<D::Entry>,
-        registry: &'static SchemaRegistry,
+        registry: Arc<SchemaRegistry>,
+        max_record_bytes: usize,
         max_entry_bytes: usize,
         what: &'static str,
     ) -> Self {
@@ -137,6 +138,7 @@ impl<D: EntryBuilder> RouteHandler<D> {
             client,
             batcher,
             registry,
+            max_record_bytes,
             max_entry_bytes,
             what,
         }
@@ -145,7 +147,8 @@ impl<D: EntryBuilder> RouteHandler<D> {
 
 impl<D: EntryBuilder> RecordHandler for RouteHandler<D> {
     async fn handle(&self, ctx: &Context) -> Result<(), HandlerError> {
-        let source = EntrySource::new(ctx, self.registry);
+        let decoder = Decoder::new(&self.registry).with_max_record_bytes(self.max_record_bytes);
+        let source = EntrySource::new(ctx, decoder);
         let (entry, size) = self.client.entry(&source)?;
         if size > self.max_entry_bytes {
             return Err(HandlerError::permanent(format!(

@@ -292,8 +292,10 @@ fn registry_fn(registry: &Registry) -> Result<String, BuildError> {
     Ok(format!(
         r#"/// The schema registry these types were generated against: every
 /// registered version of every subject, for decoding records by schema id.
-pub fn registry() -> &'static ::sluice_core::SchemaRegistry {{
-    static REGISTRY: ::std::sync::LazyLock<::sluice_core::SchemaRegistry> =
+/// Borrow it for a decoder; clone the `Arc` for what keeps it (handlers,
+/// bridges).
+pub fn registry() -> &'static ::std::sync::Arc<::sluice_core::SchemaRegistry> {{
+    static REGISTRY: ::std::sync::LazyLock<::std::sync::Arc<::sluice_core::SchemaRegistry>> =
         ::std::sync::LazyLock::new(|| {{
             let schemas: ::std::result::Result<::std::vec::Vec<_>, _> = [
 {entries}            ]
@@ -301,6 +303,7 @@ pub fn registry() -> &'static ::sluice_core::SchemaRegistry {{
             .collect();
             schemas
                 .and_then(::sluice_core::SchemaRegistry::new)
+                .map(::std::sync::Arc::new)
                 .expect("the manifest was validated at build time")
         }});
     &REGISTRY

@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "localhost:9092".into());
     let config = ConsumerConfig::new(KafkaConfig::new(brokers), "archiver", ["email.received"]);
-    let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Archive);
+    let handlers = Handlers::new(sluice_events::registry().clone()).on::<EmailReceived, _>(Archive);
     ConsumerBuilder::new(config)
         .build(handlers)?
         .run(async {

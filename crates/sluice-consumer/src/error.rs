@@ -69,6 +69,11 @@ impl HandlerError {
         }
     }
 
+    /// A record without a value (a tombstone), where an event was expected.
+    pub fn tombstone() -> Self {
+        Self::permanent("record has no value (tombstone)").with_class("empty_payload")
+    }
+
     /// The same failure under a class of the caller's choosing.
     pub fn with_class(mut self, class: impl Into<Cow<'static, str>>) -> Self {
         self.class = class.into();
@@ -99,12 +104,6 @@ impl fmt::Display for HandlerError {
 }
 
 impl std::error::Error for HandlerError {}
-
-impl From<sluice_kafka::RecordError> for HandlerError {
-    fn from(error: sluice_kafka::RecordError) -> Self {
-        HandlerError::permanent(&error).with_class(error.class())
-    }
-}
 
 impl From<sluice_core::DecodeError> for HandlerError {
     fn from(error: sluice_core::DecodeError) -> Self {

@@ -131,7 +131,7 @@ impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
 /// and records of a type without a handler fail permanently, with the
 /// decode error's class, and so go to the DLQ.
 pub struct Handlers {
-    registry: &'static SchemaRegistry,
+    registry: Arc<SchemaRegistry>,
     max_record_bytes: usize,
     /// Schema id → the handler of its type, for every registered version.
     routes: HashMap<u32, Arc<dyn ErasedHandler>>,
@@ -146,7 +146,7 @@ impl std::fmt::Debug for Handlers {
 }
 
 impl Handlers {
-    pub fn new(registry: &'static SchemaRegistry) -> Self {
+    pub fn new(registry: Arc<SchemaRegistry>) -> Self {
         Self {
             registry,
             max_record_bytes: sluice_core::framing::DEFAULT_MAX_RECORD_BYTES,
@@ -177,10 +177,7 @@ impl Handlers {
 
 impl RecordHandler for Handlers {
     async fn handle(&self, ctx: &Context) -> Result<(), HandlerError> {
-        let value = ctx
-            .record()
-            .payload()
-            .ok_or_else(|| HandlerError::from(sluice_kafka::RecordError::NoPayload))?;
+        let value = ctx.record().payload().ok_or_else(HandlerError::tombstone)?;
         if value.len() > self.max_record_bytes {
             return Err(sluice_core::DecodeError::Oversize {
                 size: value.len(),
@@ -202,7 +199,7 @@ impl RecordHandler for Handlers {
             ))
             .with_class("no_handler"));
         };
-        let decoder = Decoder::new(self.registry).with_max_record_bytes(self.max_record_bytes);
+        let decoder = Decoder::new(&self.registry).with_max_record_bytes(self.max_record_bytes);
         handler.call(decoder, ctx).await
     }
 }

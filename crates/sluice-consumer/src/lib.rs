@@ -27,7 +27,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ConsumerConfig::from_toml(&std::fs::read_to_string("consumer.toml")?)?;
-//! let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Archive);
+//! let handlers = Handlers::new(sluice_events::registry().clone()).on::<EmailReceived, _>(Archive);
 //! let consumer = ConsumerBuilder::new(config).build(handlers)?;
 //! consumer.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
 //! # Ok(())

@@ -78,7 +78,7 @@ proptest! {
         let ctx = Context::new(record, "group", 1);
         let _ = ctx.envelope();
         let _ = ctx.timestamp_ms();
-        let handlers = Handlers::new(sluice_events::registry());
+        let handlers = Handlers::new(sluice_events::registry().clone());
         let _ = futures::executor::block_on(handlers.handle(&ctx));
     }
 }

@@ -82,7 +82,8 @@ fn consumer_process() -> anyhow::Result<()> {
         ] {
             config.kafka.properties.insert(key.into(), value.into());
         }
-        let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Append(Mutex::new(file)));
+        let handlers =
+            Handlers::new(registry().clone()).on::<EmailReceived, _>(Append(Mutex::new(file)));
         let consumer = ConsumerBuilder::new(config).build(handlers)?;
         consumer.run(std::future::pending()).await?;
         anyhow::Ok(())

@@ -53,7 +53,7 @@ async fn metrics_count_the_workload_and_ready_follows_assignment() -> anyhow::Re
     let mut config = ConsumerConfig::new(KafkaConfig::new(&brokers), "metered", ["metered"]);
     config.commit_interval_ms = 100;
     config.retry.initial_backoff_ms = 10;
-    let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Flaky);
+    let handlers = Handlers::new(sluice_events::registry().clone()).on::<EmailReceived, _>(Flaky);
     let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let status = consumer.status();
 

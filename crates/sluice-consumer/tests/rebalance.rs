@@ -64,7 +64,8 @@ fn join(
         .kafka
         .properties
         .insert("heartbeat.interval.ms".into(), "500".into());
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Record(Arc::clone(log)));
+    let handlers =
+        Handlers::new(registry().clone()).on::<EmailReceived, _>(Record(Arc::clone(log)));
     let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(consumer.run(async {

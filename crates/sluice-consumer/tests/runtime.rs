@@ -85,7 +85,7 @@ async fn poison_events_are_dead_lettered_flaky_ones_retried_the_rest_handled_onc
 
     let log = Arc::new(Log::default());
     let success_attempts = Arc::new(Mutex::new(HashMap::new()));
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Poison {
+    let handlers = Handlers::new(registry().clone()).on::<EmailReceived, _>(Poison {
         log: Arc::clone(&log),
         success_attempts: Arc::clone(&success_attempts),
     });
@@ -152,7 +152,8 @@ async fn poison_events_are_dead_lettered_flaky_ones_retried_the_rest_handled_onc
     let decoder = sluice_core::Decoder::new(registry());
     let mut dead_seqs = Vec::new();
     for record in &dead {
-        let (event, envelope) = sluice_kafka::decode_message::<EmailReceived, _>(&decoder, record)?;
+        let (event, envelope) =
+            sluice_testkit::decode_message::<EmailReceived, _>(&decoder, record)?;
         let seq = sequence(&event);
         dead_seqs.push(seq);
         ensure!(record.key() == Some(common::key_of(seq).as_bytes()));
@@ -246,7 +247,7 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
     let producer: FutureProducer = KafkaConfig::new(&bootstrap).client_config().create()?;
     let timeout = Duration::from_secs(10);
     producer
-        .send(first.to_future_record("inbox"), timeout)
+        .send(sluice_testkit::future_record(&first, "inbox"), timeout)
         .await
         .map_err(|(e, _)| e)?;
     for (value, headers, _) in &cases {
@@ -260,12 +261,13 @@ async fn bad_bytes_go_to_the_dlq_with_their_error_class_and_the_runtime_goes_on(
         producer.send(record, timeout).await.map_err(|(e, _)| e)?;
     }
     producer
-        .send(last.to_future_record("inbox"), timeout)
+        .send(sluice_testkit::future_record(&last, "inbox"), timeout)
         .await
         .map_err(|(e, _)| e)?;
 
     let log = Arc::new(Log::default());
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
+    let handlers =
+        Handlers::new(registry().clone()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
     let consumer =
         ConsumerBuilder::new(config(&bootstrap, "inbox-svc", "inbox")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -329,7 +331,7 @@ async fn nothing_is_committed_until_the_dlq_has_the_record() -> anyhow::Result<(
     broker.create_topic("payments", 1).await?;
     produce(&bootstrap, "payments", 0..5).await?;
 
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Reject);
+    let handlers = Handlers::new(registry().clone()).on::<EmailReceived, _>(Reject);
     let consumer =
         ConsumerBuilder::new(config(&bootstrap, "payments-svc", "payments")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -386,7 +388,7 @@ async fn shutdown_lets_running_handlers_finish_and_commits_them() -> anyhow::Res
 
     let started = Arc::new(Mutex::new(Vec::new()));
     let finished = Arc::new(Mutex::new(Vec::new()));
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Slow {
+    let handlers = Handlers::new(registry().clone()).on::<EmailReceived, _>(Slow {
         started: Arc::clone(&started),
         finished: Arc::clone(&finished),
     });
@@ -437,7 +439,8 @@ async fn a_topic_pattern_reads_every_matching_topic() -> anyhow::Result<()> {
     produce(&bootstrap, "other", 20..30).await?;
 
     let log = Arc::new(Log::default());
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
+    let handlers =
+        Handlers::new(registry().clone()).on::<EmailReceived, _>(Collect(Arc::clone(&log)));
     let consumer =
         ConsumerBuilder::new(config(&bootstrap, "tasks", r"^task\..*")).build(handlers)?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -482,7 +485,7 @@ async fn a_handler_past_the_shutdown_deadline_is_abandoned_uncommitted() -> anyh
     let mut config = config(&bootstrap, "stuck-svc", "stuck");
     config.shutdown_timeout_ms = 1_000;
     config.ordering = sluice_consumer::OrderBy::Partition;
-    let handlers = Handlers::new(registry()).on::<EmailReceived, _>(HangOn(5));
+    let handlers = Handlers::new(registry().clone()).on::<EmailReceived, _>(HangOn(5));
     let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let status = consumer.status();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -8,8 +8,7 @@
 //!   refreshed through librdkafka's callback).
 //! - [`headers`]: record headers as bytes, read and copied without the
 //!   panic rust-rdkafka's iterator has on a name that is not UTF-8.
-//! - [`record`]: typed events to rdkafka records ([`OutgoingRecord`]) and
-//!   rdkafka messages back to typed events ([`decode_message`]).
+//! - [`record`]: typed events as rdkafka records ([`OutgoingRecord`]).
 
 pub mod config;
 // The workspace's only unsafe code: the raw header binding, behind a
@@ -20,5 +19,5 @@ pub mod record;
 pub mod security;
 
 pub use config::{KafkaConfig, PARTITIONER};
-pub use record::{OutgoingRecord, RecordError, decode_message, envelope_headers, envelope_of};
+pub use record::{OutgoingRecord, envelope_headers};
 pub use security::{SaslConfig, Secret, SecurityConfig, TlsConfig, TokenProvider};

@@ -13,8 +13,8 @@ use rdkafka::producer::FutureProducer;
 use sluice_core::{Decoder, Encoder, Envelope, Event, TraceContext};
 use sluice_events::samples::{self, Seed};
 use sluice_events::{avro, proto, registry};
-use sluice_kafka::{KafkaConfig, OutgoingRecord, decode_message};
-use sluice_testkit::{BrokerKind, TestBroker};
+use sluice_kafka::{KafkaConfig, OutgoingRecord};
+use sluice_testkit::{BrokerKind, TestBroker, decode_message, future_record};
 
 const ALL_HEADERS: [&str; 10] = [
     "ce_specversion",
@@ -53,7 +53,7 @@ where
     let sent_envelope = envelope::<E>()?;
     let record = OutgoingRecord::new(&Encoder::new(), &event, sent_envelope.clone())?;
     let delivery = producer
-        .send(record.to_future_record(topic), Duration::from_secs(10))
+        .send(future_record(&record, topic), Duration::from_secs(10))
         .await
         .map_err(|(e, _)| e)
         .context("produce")?;

@@ -643,7 +643,7 @@ pub(crate) async fn sluice<E: LoadEvent>(
         let mut config =
             ConsumerConfig::new(workload.consumer_kafka(), format!("{topic}.group"), [topic]);
         config.max_record_bytes = config.max_record_bytes.max(workload.payload_bytes * 2);
-        let handlers = Handlers::new(registry())
+        let handlers = Handlers::new(registry().clone())
             .max_record_bytes(config.max_record_bytes)
             .on::<E, _>(Sink {
                 check: Arc::clone(&check),

@@ -12,10 +12,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_core::Decoder;
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
-use sluice_kafka::{KafkaConfig, decode_message};
+use sluice_kafka::KafkaConfig;
 use sluice_producer::{Producer, ProducerConfig, SendErrorKind};
 use sluice_testkit::sequenced::{event, sequence};
-use sluice_testkit::{BrokerKind, Tansu, TestBroker, free_port};
+use sluice_testkit::{BrokerKind, Tansu, TestBroker, decode_message, free_port};
 
 /// Reads `n` records of `topic` and checks that each key's sequence numbers
 /// only go up.

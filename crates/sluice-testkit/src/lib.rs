@@ -8,6 +8,8 @@
 //! - [`Kafkajs`]: kafkajs, a foreign (non-librdkafka) Kafka client, run by
 //!   Node as a child process to produce arbitrary bytes.
 //! - [`sequenced`]: events that say which one they are, and sending them.
+//! - [`decode_message`] and [`future_record`]: typed events through
+//!   rdkafka's own clients.
 //! - [`TestBroker`]: either of them behind one interface, so a test can run
 //!   on both.
 //!
@@ -24,6 +26,7 @@ mod process;
 mod read;
 pub mod sequenced;
 mod tansu;
+mod typed;
 
 use std::time::Duration;
 
@@ -33,6 +36,7 @@ pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
 pub use read::{header_count, header_text, http_get, read_topic};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
+pub use typed::{MessageError, decode_message, future_record};
 
 /// Why a test broker could not be started or used.
 #[derive(Debug, thiserror::Error)]

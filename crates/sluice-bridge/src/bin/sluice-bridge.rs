@@ -4,6 +4,7 @@
 //! shuts down gracefully on SIGTERM or Ctrl-C.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -28,12 +29,10 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = sluice_telemetry::init("sluice-bridge")?;
     let args = Args::parse();
     let config = BridgeConfig::load(&args.config)?;
-    let registry: &'static SchemaRegistry = Box::leak(Box::new(
-        SchemaRegistry::load(&args.registry)
-            .with_context(|| format!("cannot load the registry {}", args.registry.display()))?,
-    ));
+    let registry = SchemaRegistry::load(&args.registry)
+        .with_context(|| format!("cannot load the registry {}", args.registry.display()))?;
     let endpoints = Endpoints::bind(config.http.listen).await?;
-    let bridge = Bridge::builder(config, registry).start().await?;
+    let bridge = Bridge::builder(config, Arc::new(registry)).start().await?;
     if let Some(addr) = endpoints.local_addr() {
         tracing::info!(%addr, "serving /health, /ready and /metrics");
     }

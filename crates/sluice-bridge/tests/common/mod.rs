@@ -297,7 +297,7 @@ pub struct Running {
 
 impl Running {
     pub async fn start(config: BridgeConfig, sdk: SdkConfig) -> anyhow::Result<Self> {
-        let bridge = Bridge::builder(config, sluice_events::registry())
+        let bridge = Bridge::builder(config, sluice_events::registry().clone())
             .sdk_config(sdk)
             .start()
             .await?;

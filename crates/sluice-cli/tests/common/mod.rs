@@ -93,7 +93,8 @@ impl Handler<EmailReceived> for Reject {
 pub async fn consume(bootstrap: &str, topic: &str, fail: fn(u64) -> bool) -> anyhow::Result<()> {
     let mut config = ConsumerConfig::new(KafkaConfig::new(bootstrap), "cli-tests", [topic]);
     config.commit_interval_ms = 100;
-    let handlers = Handlers::new(sluice_events::registry()).on::<EmailReceived, _>(Reject(fail));
+    let handlers =
+        Handlers::new(sluice_events::registry().clone()).on::<EmailReceived, _>(Reject(fail));
     let consumer = ConsumerBuilder::new(config).build(handlers)?;
     let status = consumer.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
