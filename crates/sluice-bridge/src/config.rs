@@ -36,8 +36,9 @@ pub struct BridgeConfig {
     pub routes: Vec<RouteConfig>,
 }
 
-/// Region and endpoint; credentials always come from the standard AWS chain
-/// (environment, profile, web identity, container or instance role).
+/// Region and endpoint. Credentials come from the standard AWS chain
+/// (environment, profile, web identity, container or instance role), or
+/// from the settings a service hands to `BridgeBuilder::sdk_config`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
@@ -51,7 +52,7 @@ pub struct AwsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Where `/health` and `/ready` are served.
+    /// Where `/health`, `/ready` and `/metrics` are served.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
 }
@@ -80,8 +81,9 @@ pub struct RouteConfig {
     pub topics: Vec<String>,
     /// Defaults to `sluice-bridge.<name>`.
     pub group_id: Option<String>,
-    /// The DLQ topic for records AWS refuses; `{topic}` is the record's
-    /// topic. Defaults to `{topic}.dlq`.
+    /// The DLQ topic for records that cannot become an entry (undecodable,
+    /// too large, without a message group) and entries AWS refuses;
+    /// `{topic}` is the record's topic. Defaults to `{topic}.dlq`.
     pub dlq_topic: Option<String>,
     /// Where a new group starts: `earliest` (default) or `latest`.
     pub auto_offset_reset: sluice_consumer::AutoOffsetReset,

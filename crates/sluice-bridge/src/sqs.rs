@@ -88,7 +88,7 @@ impl QueueClient {
         let max = attributes
             .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
             .and_then(|v| v.parse().ok())
-            // SQS takes 1 KiB to 256 KiB; anything else is not a real limit.
+            // SQS takes 1 KiB up to its quota; anything else is not a real limit.
             .filter(|max| (1024..=quotas::SQS_MAX_MESSAGE_BYTES).contains(max))
             .unwrap_or(quotas::SQS_MAX_MESSAGE_BYTES);
         let fifo = attributes
@@ -112,7 +112,9 @@ impl EntryBuilder for QueueClient {
             _ => base64::engine::general_purpose::STANDARD.encode(record.value()),
         };
         let mut candidates = record.headers_with_prefix("ce_");
-        candidates.extend(record.headers_with_prefix("trace"));
+        for name in [header::TRACEPARENT, header::TRACESTATE] {
+            candidates.extend(record.header(name).map(|value| (name, value)));
+        }
         candidates.retain(|(_, value)| !value.is_empty());
         candidates.sort_by_key(|(name, _)| {
             FIRST_ATTRIBUTES

@@ -158,14 +158,14 @@ pub struct ConsumerConfig {
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_per_partition: usize,
     /// Records read but not yet committed, per partition; fetching from the
-    /// partition pauses above it. This bounds memory and what a crash can
-    /// make run twice.
+    /// partition pauses when they reach it. This bounds memory and what a
+    /// crash can make run twice.
     #[serde(default = "default_max_uncommitted")]
     pub max_uncommitted_per_partition: usize,
     /// Bytes of records read and not yet finished, per partition (each
-    /// record counts its key, value, headers and about 100 bytes of
-    /// bookkeeping); fetching from the partition pauses above it, and
-    /// resumes once half of it is free. A record larger than the limit
+    /// record counts its key, value, headers and its own fields, a few
+    /// hundred bytes); fetching from the partition pauses when they reach
+    /// it, and resumes once half of it is free. A record larger than the limit
     /// still runs, alone.
     #[serde(default = "default_max_unfinished_bytes")]
     pub max_unfinished_bytes_per_partition: usize,

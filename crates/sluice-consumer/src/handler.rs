@@ -168,7 +168,7 @@ impl Handlers {
         self
     }
 
-    /// Values larger than this fail with `oversize` before decoding.
+    /// Values larger than this fail with `oversize_record` before decoding.
     pub fn max_record_bytes(mut self, limit: usize) -> Self {
         self.max_record_bytes = limit;
         self

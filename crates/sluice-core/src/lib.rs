@@ -6,9 +6,9 @@
 //! depending on a Kafka client:
 //!
 //! ```text
-//!  event ──Codec::encode──► body ──wire::frame──► [0][schema id][body]  (record value)
-//!  Envelope::new ─────────────────────────────────► ce_* headers         (record headers)
-//!  Event::partition_key ──────────────────────────► key                  (record key)
+//!  event ──Codec::encode──► body ──wire::write_header──► [0][schema id][body]  (record value)
+//!  Envelope::new ────────────────────────────────────────► ce_* headers         (record headers)
+//!  Event::partition_key ─────────────────────────────────► key                  (record key)
 //! ```
 //!
 //! # Layout

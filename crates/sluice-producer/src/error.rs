@@ -58,8 +58,9 @@ impl SendErrorKind {
     }
 
     /// Whether sending the same event again later may succeed. `Broker`
-    /// errors are retriable unless librdkafka says otherwise (see
-    /// [`SendError::is_retriable`]).
+    /// errors count as retriable: the errors known to be permanent are
+    /// sorted out first, as `Rejected`, `RecordTooLarge`, `UnknownTopic`,
+    /// `Authorization` or `Fatal`.
     pub fn is_retriable(self) -> bool {
         matches!(
             self,

@@ -1,7 +1,7 @@
 //! Observability for sluice services.
 //!
-//! - **Traces**: sluice's crates emit `tracing` spans (send, deliver, poll,
-//!   process, retry, dead-letter, bridge calls) with OpenTelemetry's
+//! - **Traces**: sluice's crates emit `tracing` spans (`send`, `poll`,
+//!   `process`, `handle`, `retry`, `dead_letter`, the bridge's `aws_call`) with OpenTelemetry's
 //!   messaging attributes. [`init`] installs a subscriber that logs and,
 //!   when the standard `OTEL_*` variables ask for it, exports spans over
 //!   OTLP. The W3C trace context travels in Kafka headers and on to AWS
