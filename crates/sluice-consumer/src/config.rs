@@ -102,6 +102,15 @@ impl RetryPolicy {
         let half = nominal / 2;
         Duration::from_millis(half + fastrand::u64(0..=nominal - half))
     }
+
+    /// The delay before attempt `attempt + 1` when the failure asked for
+    /// `requested` (at most `max_backoff_ms`), else [`backoff`](Self::backoff).
+    pub fn delay(&self, attempt: u32, requested: Option<Duration>) -> Duration {
+        match requested {
+            Some(delay) => delay.min(Duration::from_millis(self.max_backoff_ms)),
+            None => self.backoff(attempt),
+        }
+    }
 }
 
 /// Where dead-lettered records go.
@@ -469,5 +478,20 @@ mod tests {
             let capped = policy.backoff(30).as_millis();
             assert!((500..=1_000).contains(&capped), "{capped}");
         }
+    }
+
+    #[test]
+    fn a_requested_delay_replaces_the_backoff_up_to_its_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1_000,
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(policy.delay(1, Some(ms(700))), ms(700));
+        assert_eq!(policy.delay(9, Some(ms(0))), ms(0));
+        assert_eq!(policy.delay(1, Some(Duration::MAX)), ms(1_000));
+        let backoff = policy.delay(3, None).as_millis();
+        assert!((200..=400).contains(&backoff), "{backoff}");
     }
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
@@ -48,6 +49,7 @@ pub struct HandlerError {
     kind: FailureKind,
     class: Cow<'static, str>,
     message: String,
+    retry_after: Option<Duration>,
 }
 
 impl HandlerError {
@@ -57,6 +59,19 @@ impl HandlerError {
             kind: FailureKind::Retriable,
             class: Cow::Borrowed("handler_retriable"),
             message: message.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A failure worth retrying no sooner than `delay` from now: a
+    /// downstream's `Retry-After`, say. The delay replaces the policy's
+    /// backoff for the next attempt, up to `retry.max_backoff_ms` (so a
+    /// bogus delay cannot hold the record's key for ever); the attempt
+    /// counts towards `retry.max_attempts` like any other.
+    pub fn retry_after(delay: Duration, message: impl fmt::Display) -> Self {
+        Self {
+            retry_after: Some(delay),
+            ..Self::retriable(message)
         }
     }
 
@@ -66,6 +81,7 @@ impl HandlerError {
             kind: FailureKind::Permanent,
             class: Cow::Borrowed("handler_permanent"),
             message: message.to_string(),
+            retry_after: None,
         }
     }
 
@@ -94,6 +110,11 @@ impl HandlerError {
 
     pub fn is_retriable(&self) -> bool {
         self.kind == FailureKind::Retriable
+    }
+
+    /// The delay asked for by [`retry_after`](Self::retry_after).
+    pub fn retry_delay(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 

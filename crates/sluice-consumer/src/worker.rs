@@ -320,7 +320,7 @@ async fn run_handler<H: RecordHandler>(
                     %error,
                     "retrying record"
                 );
-                tokio::time::sleep(env.retry.backoff(attempt))
+                tokio::time::sleep(env.retry.delay(attempt, error.retry_delay()))
                     .instrument(tracing::info_span!("retry", attempt, error.type = error.class()))
                     .await;
                 attempt += 1;
