@@ -656,7 +656,7 @@ impl Producer {
         let client = self.inner.client.clone();
         tokio::task::spawn_blocking(move || client.flush(timeout))
             .await
-            .map_err(|e| ProducerError::Config(format!("flush task failed: {e}")))?
+            .map_err(ProducerError::FlushTask)?
             .map_err(|source| ProducerError::Flush {
                 timeout_ms: timeout.as_millis(),
                 source,
