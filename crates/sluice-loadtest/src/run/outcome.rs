@@ -1,6 +1,5 @@
 //! What a run measured: its phases' durations, the consumers' check, lag
-//! and resources, the rates and percentiles derived from them, and its
-//! summary rows and JSON.
+//! and resources, and the rates and percentiles derived from them.
 
 use std::time::Duration;
 
@@ -14,8 +13,6 @@ pub(super) struct Timing {
     pub(super) total: Duration,
     pub(super) produce_errors: u64,
 }
-
-type Row = (&'static str, fn(&Outcome) -> f64, bool);
 
 /// What a run measured.
 #[derive(Debug)]
@@ -96,77 +93,5 @@ impl Outcome {
 
     pub(crate) fn error_rate(&self) -> f64 {
         (self.produce_errors + self.handler_errors) as f64 / self.events.max(1) as f64
-    }
-
-    /// The summary table's rows: name, value, whether a ratio makes sense.
-    pub(crate) fn rows() -> Vec<Row> {
-        vec![
-            ("produced/s", Outcome::produce_rate, true),
-            ("consumed/s", Outcome::consume_rate, true),
-            ("end to end/s", Outcome::end_to_end_rate, true),
-            ("latency p50 ms", |o| o.latency_ms(50.0), true),
-            ("latency p95 ms", |o| o.latency_ms(95.0), true),
-            ("latency p99 ms", |o| o.latency_ms(99.0), true),
-            ("latency p99.9 ms", |o| o.latency_ms(99.9), true),
-            ("latency max ms", |o| o.latency_ms(100.0), true),
-            ("consumer lag p99 ms", |o| o.lag_ms(99.0), false),
-            ("consumer lag max ms", |o| o.lag_ms(100.0), false),
-            (
-                "errors",
-                |o| (o.produce_errors + o.handler_errors) as f64,
-                false,
-            ),
-            ("lost", |o| o.check.lost() as f64, false),
-            ("duplicated", |o| o.check.duplicates as f64, false),
-            (
-                "out of order (key)",
-                |o| o.check.order_violations as f64,
-                false,
-            ),
-            ("undecodable", |o| o.check.undecodable as f64, false),
-            ("CPU s", |o| o.cpu.as_secs_f64(), true),
-            (
-                "peak RSS MiB (process)",
-                |o| o.resources.peak_rss_bytes as f64 / 1_048_576.0,
-                false,
-            ),
-        ]
-    }
-
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        let num = |v: f64| {
-            if v.is_finite() {
-                serde_json::json!(v)
-            } else {
-                serde_json::Value::Null
-            }
-        };
-        serde_json::json!({
-            "events": self.events,
-            "produced_per_s": num(self.produce_rate()),
-            "consumed_per_s": num(self.consume_rate()),
-            "end_to_end_per_s": num(self.end_to_end_rate()),
-            "wall_s": self.total_time.as_secs_f64(),
-            "latency_ms": {
-                "p50": num(self.latency_ms(50.0)),
-                "p95": num(self.latency_ms(95.0)),
-                "p99": num(self.latency_ms(99.0)),
-                "p99_9": num(self.latency_ms(99.9)),
-                "max": num(self.latency_ms(100.0)),
-                "measured_from": if self.check.schedule.is_some() { "due time at the fixed rate (corrects coordinated omission)" } else { "record timestamp" },
-            },
-            "consumer_lag_ms": { "p99": num(self.lag_ms(99.0)), "max": num(self.lag_ms(100.0)) },
-            "errors": { "produce": self.produce_errors, "handler": self.handler_errors, "rate": self.error_rate() },
-            "sequence": {
-                "consumed": self.check.consumed,
-                "unique": self.check.unique,
-                "lost": self.check.lost(),
-                "duplicated": self.check.duplicates,
-                "out_of_order": self.check.order_violations,
-                "undecodable": self.check.undecodable,
-            },
-            "peak_rss_bytes": self.resources.peak_rss_bytes,
-            "cpu_s": self.cpu.as_secs_f64(),
-        })
     }
 }
