@@ -168,6 +168,11 @@ pub enum ProducerError {
         #[source]
         source: KafkaError,
     },
+    /// librdkafka's flush blocks, so it runs on tokio's blocking pool; this
+    /// is that task panicking or being cancelled (the runtime shutting
+    /// down), not records left undelivered.
+    #[error("the flush task did not finish: {0}")]
+    FlushTask(#[source] tokio::task::JoinError),
 }
 
 #[cfg(test)]
@@ -194,5 +199,22 @@ mod tests {
             SendErrorKind::Broker
         );
         assert!(SendErrorKind::KeyBlocked.is_retriable());
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_task_is_not_a_configuration_error() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let Err(join) = task.await else {
+            panic!("an aborted task finished");
+        };
+        let error = ProducerError::FlushTask(join);
+        assert!(
+            error
+                .to_string()
+                .starts_with("the flush task did not finish: "),
+            "{error}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
     }
 }

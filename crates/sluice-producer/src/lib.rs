@@ -28,7 +28,25 @@
 //!
 //! - [`config`]: [`ProducerConfig`], a serde struct with documented defaults
 //!   tuned for throughput; TOML and environment overrides.
-//! - [`producer`]: [`Producer`] and its builder, sending, flushing, shutdown.
+//! - [`producer`]: the [`Producer`] handle, flushing and shutdown; one job
+//!   per submodule:
+//!   - `builder`: [`ProducerBuilder`], whose `build` creates the client.
+//!   - `send`: the send path: a send is refused while shut down, after a
+//!     fatal error or with the circuit open; otherwise it is encoded, waits
+//!     for buffer space and goes to librdkafka. `send_all` keeps each key's
+//!     order past a failure.
+//!   - `buffer`: the bytes a queued record holds, and the
+//!     `max_buffered_bytes` bound that makes senders wait.
+//!   - `delivery`: a record in flight until librdkafka reports it (metrics,
+//!     the buffer share given back), and the caller's [`PendingDelivery`]
+//!     and [`Delivered`].
+//!   - `context`: librdkafka's callbacks: delivery reports, all brokers
+//!     down and fatal errors for the circuit, OAUTHBEARER tokens.
+//!   - `circuit`: the circuit breaker that fails sends fast while the
+//!     cluster is unreachable.
+//!   - `route`: an event type's topic
+//!     ([`default_topic_name`](producer::default_topic_name) unless
+//!     configured) and the topic's metric handles.
 //! - [`error`]: [`SendError`], which hands the event back, and
 //!   [`ProducerError`].
 //!
