@@ -5,6 +5,7 @@
 //! what the workers report finished ([`commit`](crate::commit)).
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use crate::handler::RecordHandler;
 use crate::poll::{PollContext, poll_loop};
 use crate::status::ConsumerStatus;
 use crate::subscription::{Subscription, Topics};
+use crate::throttle::Throttle;
 use crate::worker::WorkerEnv;
 
 /// Builds a [`Consumer`].
@@ -110,6 +112,10 @@ impl ConsumerBuilder {
             topics,
             commit_interval: Duration::from_millis(config.commit_interval_ms),
             shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
+            throttle: config
+                .max_records_per_second
+                .and_then(NonZeroU32::new)
+                .map(Throttle::new),
         })
     }
 }
@@ -125,6 +131,7 @@ pub struct Consumer<H: RecordHandler> {
     topics: Topics,
     commit_interval: Duration,
     shutdown_timeout: Duration,
+    throttle: Option<Throttle>,
 }
 
 impl<H: RecordHandler> std::fmt::Debug for Consumer<H> {
@@ -163,6 +170,7 @@ impl<H: RecordHandler> Consumer<H> {
             mut topics,
             commit_interval,
             shutdown_timeout,
+            throttle,
         } = self;
         // Stops the poll thread when this future is dropped before its end.
         let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
@@ -175,6 +183,7 @@ impl<H: RecordHandler> Consumer<H> {
                     &mut topics,
                     commit_interval,
                     shutdown_timeout,
+                    throttle,
                 );
                 if leave_group(&client, shutdown_timeout) {
                     // The handlers are dropped before `run` returns.

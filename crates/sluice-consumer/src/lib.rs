@@ -44,9 +44,11 @@ mod partition;
 mod poll;
 mod rebalance;
 pub mod record;
+mod retry;
 mod scheduler;
 mod status;
 mod subscription;
+mod throttle;
 mod tracker;
 mod worker;
 

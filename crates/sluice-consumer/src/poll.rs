@@ -24,6 +24,7 @@ use crate::partition::PartitionState;
 use crate::record::Record;
 use crate::status::ConsumerStatus;
 use crate::subscription::Topics;
+use crate::throttle::Throttle;
 use crate::worker::{self, WorkerEnv};
 
 /// Most records handed to a worker at once.
@@ -31,6 +32,10 @@ const MAX_BATCH: usize = 256;
 
 /// How often paused partitions are checked for resumption.
 const FLOW_CHECK: Duration = Duration::from_millis(10);
+
+/// The longest sleep of a poll thread over its rate, so commits and
+/// rebalances are not held up by a slow rate's long wait.
+const THROTTLE_SLICE: Duration = Duration::from_millis(50);
 
 /// How often the lag, in-flight and assignment gauges are set (well within
 /// the Prometheus recorder's idle timeout for gauges).
@@ -42,6 +47,7 @@ pub(crate) fn poll_loop<H: RecordHandler>(
     topics: &mut Topics,
     commit_interval: Duration,
     shutdown_timeout: Duration,
+    mut throttle: Option<Throttle>,
 ) {
     let context = client.context();
     let mut last_refresh = Instant::now();
@@ -55,26 +61,38 @@ pub(crate) fn poll_loop<H: RecordHandler>(
         } else {
             Duration::from_millis(50)
         };
-        match client.poll(wait) {
-            Some(Ok(message)) => {
-                context.push(client, &message);
-                since_clock_read += 1;
-                // Reading the clock costs more than dispatching a record on
-                // some virtual machines: look at it every few hundred.
-                if since_clock_read < MAX_BATCH {
-                    continue;
+        if let Some(left) = throttle.as_mut().and_then(Throttle::wait_left) {
+            // Over the rate: no records for a while, but commits and flow
+            // control go on (rebalances wait for the next poll, a slice
+            // at most).
+            std::thread::sleep(left.min(THROTTLE_SLICE));
+        } else {
+            match client.poll(wait) {
+                Some(Ok(message)) => {
+                    context.push(client, &message);
+                    if throttle.as_mut().is_some_and(Throttle::record) {
+                        // What was read goes to the workers before the wait.
+                        context.flush(client);
+                    } else {
+                        since_clock_read += 1;
+                        // Reading the clock costs more than dispatching a record
+                        // on some virtual machines: look at it every few hundred.
+                        if since_clock_read < MAX_BATCH {
+                            continue;
+                        }
+                    }
                 }
-            }
-            Some(Err(error)) => {
-                if let Some((code, reason)) = client.client().fatal_error() {
-                    context
-                        .status
-                        .fail(format!("fatal consumer error {code:?}: {reason}"));
-                } else {
-                    tracing::warn!(%error, "consumer error");
+                Some(Err(error)) => {
+                    if let Some((code, reason)) = client.client().fatal_error() {
+                        context
+                            .status
+                            .fail(format!("fatal consumer error {code:?}: {reason}"));
+                    } else {
+                        tracing::warn!(%error, "consumer error");
+                    }
                 }
+                None => context.flush(client),
             }
-            None => context.flush(client),
         }
         if context.status.failure().is_some() {
             break;
