@@ -138,6 +138,20 @@ pub fn assert_per_key_order(
 
 pub use sluice_testkit::read_topic;
 
+/// Hands good events to the log; everything else fails before reaching it.
+pub struct Collect(pub std::sync::Arc<Log>);
+
+impl sluice_consumer::Handler<EmailReceived> for Collect {
+    async fn handle(
+        &self,
+        event: EmailReceived,
+        _: &sluice_consumer::Context,
+    ) -> Result<(), sluice_consumer::HandlerError> {
+        self.0.push(String::new(), sequence(&event));
+        Ok(())
+    }
+}
+
 /// The value of header `name`, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> anyhow::Result<String> {
     sluice_testkit::header_text(record, name).with_context(|| format!("no header {name}"))
