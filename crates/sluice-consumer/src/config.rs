@@ -14,6 +14,12 @@ pub enum OrderBy {
     Key,
     /// One record at a time per partition, in offset order.
     Partition,
+    /// Records run concurrently whatever their key, up to
+    /// `max_in_flight_per_partition`, for handlers that do not care about
+    /// order. Only the finished prefix is committed, as in the other
+    /// modes, so a crash runs again what finished after the first
+    /// unfinished record.
+    Unordered,
 }
 
 /// How a group's partitions are spread over its members.
@@ -336,7 +342,7 @@ impl ConsumerConfig {
 
     pub(crate) fn in_flight_limit(&self) -> usize {
         match self.ordering {
-            OrderBy::Key => self.max_in_flight_per_partition,
+            OrderBy::Key | OrderBy::Unordered => self.max_in_flight_per_partition,
             OrderBy::Partition => 1,
         }
     }

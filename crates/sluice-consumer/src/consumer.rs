@@ -17,7 +17,7 @@ use sluice_kafka::security::TokenContext;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::config::{ConsumerConfig, OrderBy};
+use crate::config::ConsumerConfig;
 use crate::dlq::DeadLetters;
 use crate::error::ConsumerError;
 use crate::handler::RecordHandler;
@@ -92,7 +92,7 @@ impl ConsumerBuilder {
             retry: config.retry.clone(),
             group,
             limit: config.in_flight_limit(),
-            by_key: config.ordering == OrderBy::Key,
+            order: config.ordering,
             max_record_bytes: config.max_record_bytes,
         });
         let context = PollContext::new(env, runtime, status.clone(), &config, oauth);

@@ -3,7 +3,8 @@
 //!
 //! - Partitions run in parallel; inside a partition, records with the same
 //!   key run in offset order while different keys run concurrently (or one
-//!   record at a time, with [`OrderBy::Partition`]).
+//!   record at a time, with [`OrderBy::Partition`], or any records at once,
+//!   with [`OrderBy::Unordered`]).
 //! - Only offsets below which every record is finished — handled, or
 //!   acknowledged by its DLQ topic — are committed: periodically, on
 //!   revocation and on shutdown.

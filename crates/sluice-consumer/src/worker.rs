@@ -16,7 +16,7 @@ use sluice_telemetry::metrics as names;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
-use crate::config::RetryPolicy;
+use crate::config::{OrderBy, RetryPolicy};
 use crate::dlq::{DeadLetters, Failure, Sent};
 use crate::handler::{Context, RecordHandler};
 use crate::partition::PartitionState;
@@ -92,8 +92,8 @@ pub(crate) struct WorkerEnv<H> {
     pub(crate) group: Arc<str>,
     /// Records running at once per partition.
     pub(crate) limit: usize,
-    /// Whether records of different keys may run concurrently.
-    pub(crate) by_key: bool,
+    /// Which records may run concurrently.
+    pub(crate) order: OrderBy,
     /// Larger values are dead-lettered without calling the handler.
     pub(crate) max_record_bytes: usize,
 }
@@ -103,7 +103,7 @@ impl<H> std::fmt::Debug for WorkerEnv<H> {
         f.debug_struct("WorkerEnv")
             .field("group", &self.group)
             .field("limit", &self.limit)
-            .field("by_key", &self.by_key)
+            .field("order", &self.order)
             .finish_non_exhaustive()
     }
 }
@@ -162,7 +162,12 @@ pub(crate) async fn run<H: RecordHandler>(
                         if tracker.start(record.offset(), timestamp) {
                             metrics.received.increment(1);
                             state.newest_received_ms.store(timestamp, Ordering::Relaxed);
-                            let key = if env.by_key { key_hash(&record) } else { 0 };
+                            let key = match env.order {
+                                OrderBy::Key => key_hash(&record),
+                                OrderBy::Partition => 0,
+                                // A key of its own: offsets are unique.
+                                OrderBy::Unordered => record.offset().cast_unsigned(),
+                            };
                             scheduler.push(key, Arc::new(record));
                         } else {
                             state.commits.redelivered();
