@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+pub mod batch;
 mod commit;
 pub mod config;
 mod consumer;
@@ -53,6 +54,7 @@ mod throttle;
 mod tracker;
 mod worker;
 
+pub use batch::{BatchHandler, BatchOptions, Batched};
 pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, DlqConfig, OrderBy, RetryPolicy,
 };

@@ -451,7 +451,7 @@ fn dlq_error_class(error: &rdkafka::error::KafkaError) -> String {
 /// How often a dead letter that cannot be written is logged again.
 const DLQ_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
         .copied()
