@@ -93,3 +93,47 @@ fn float(f: f64) -> Value {
         None => Value::String("-Infinity".to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::Format;
+
+    /// A message with a `float` (1) and a `string` (2).
+    fn schema() -> RegisteredSchema {
+        let text = r#"{"syntax": "proto3", "root": ".t.M", "messages": [{"name": ".t.M",
+            "fields": [{"number": 1, "name": "ratio", "label": "optional", "type": "float"},
+                       {"number": 2, "name": "name", "label": "optional", "type": "string"}]}]}"#;
+        RegisteredSchema::new(1, "t.M", 1, Format::Protobuf, text).unwrap()
+    }
+
+    #[test]
+    fn a_float_beyond_f32_is_refused_and_infinity_is_kept() {
+        let schema = schema();
+        let error = encode(&schema, &json!({"ratio": 1e39})).unwrap_err();
+        assert!(error.contains("out of range"), "{error}");
+        let value = encode(&schema, &json!({"ratio": "Infinity"})).unwrap();
+        assert_eq!(
+            render(&schema, &value[5..]).unwrap(),
+            json!({"ratio": "Infinity"})
+        );
+        let value = encode(&schema, &json!({"ratio": 0.5})).unwrap();
+        assert_eq!(render(&schema, &value[5..]).unwrap(), json!({"ratio": 0.5}));
+    }
+
+    #[test]
+    fn field_numbers_outside_protobufs_range_are_malformed() {
+        let schema = schema();
+        // Message index [0] (one zero byte), then a key.
+        let with_key = |key: &[u8]| [&[0u8][..], key, &[0]].concat();
+        // Field 0, varint.
+        assert!(render(&schema, &with_key(&[0x00])).is_err());
+        // Field 2^29 (key 2^32, just over u32): not a field number.
+        assert!(render(&schema, &with_key(&[0x80, 0x80, 0x80, 0x80, 0x10])).is_err());
+        // Field 2^29 − 1, varint: unknown, skipped.
+        let rendered = render(&schema, &with_key(&[0xf8, 0xff, 0xff, 0xff, 0x0f])).unwrap();
+        assert_eq!(rendered, json!({}));
+    }
+}

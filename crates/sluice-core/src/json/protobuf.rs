@@ -44,7 +44,7 @@ impl ProtoModel {
         let mut out = Map::new();
         while !input.is_empty() {
             let key = varint(&mut input)?;
-            let number = u32::try_from(key >> 3).map_err(|_| "field number out of range")?;
+            let number = field_number(key)?;
             let wire_type = (key & 7) as u8;
             let Some(field) = model.fields.get(&number) else {
                 skip(&mut input, wire_type)?;
@@ -277,7 +277,7 @@ impl ProtoModel {
     ) -> Result<(), String> {
         match field.kind {
             ProtoKind::Double => out.extend_from_slice(&json_f64(value)?.to_le_bytes()),
-            ProtoKind::Float => out.extend_from_slice(&(json_f64(value)? as f32).to_le_bytes()),
+            ProtoKind::Float => out.extend_from_slice(&json_f32(value)?.to_le_bytes()),
             ProtoKind::Int32 => write_varint(
                 json_int(value, i32::MIN.into(), i32::MAX.into())? as u64,
                 out,
@@ -368,6 +368,26 @@ fn is_default(kind: ProtoKind, value: &Value) -> bool {
         (_, Value::String(s)) => s == "0",
         _ => false,
     }
+}
+
+/// The field number of a field's key, 1 to 2^29 − 1 as Protobuf allows
+/// (and prost, which decodes the typed events, checks).
+fn field_number(key: u64) -> Result<u32, String> {
+    match u32::try_from(key).map(|key| key >> 3) {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(format!("field key {key} has no valid field number")),
+    }
+}
+
+/// A `float`: finite JSON numbers beyond `f32`'s range are refused rather
+/// than written as infinity.
+fn json_f32(value: &Value) -> Result<f32, String> {
+    let wide = json_f64(value)?;
+    let narrow = wide as f32;
+    if wide.is_finite() && !narrow.is_finite() {
+        return Err(format!("{wide} is out of range for a float"));
+    }
+    Ok(narrow)
 }
 
 fn json_f64(value: &Value) -> Result<f64, String> {
