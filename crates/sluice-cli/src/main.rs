@@ -13,6 +13,7 @@ mod produce;
 mod progress;
 mod replay;
 mod schema;
+mod speed;
 mod tail;
 
 use std::path::PathBuf;

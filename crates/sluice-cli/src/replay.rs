@@ -1,5 +1,6 @@
 //! `sluice replay`: copy records from one topic to another (or back to the
-//! same one) by time range and filters, at a controlled rate.
+//! same one) by time range and filters, at a controlled rate or at the
+//! original records' pace.
 
 use std::collections::HashSet;
 
@@ -8,6 +9,7 @@ use rdkafka::Message as _;
 use crate::cluster::{self, End, Flow, Span};
 use crate::filter::Filter;
 use crate::progress::{Pacer, bar};
+use crate::speed::{Speed, Timeline};
 use crate::{Ctx, Outcome, bad_input};
 
 /// Copy records (key, value and headers as they are) between topics.
@@ -15,6 +17,7 @@ use crate::{Ctx, Outcome, bad_input};
 #[command(after_help = "Examples:\n  \
     sluice replay --from email.received --to email.received.replay --since 2h --until 1h\n  \
     sluice replay --from email.received --to email.received --correlation-id c-42 --rate 50\n  \
+    sluice replay --from email.received --to email.received.staging --since 1h --speed 2x\n  \
     sluice replay --from email.received --to x --since 2026-11-26T08:00:00Z --dry-run")]
 pub(crate) struct Args {
     #[arg(long)]
@@ -33,6 +36,15 @@ pub(crate) struct Args {
     /// Records per second at most.
     #[arg(long, value_parser = crate::progress::parse_rate)]
     rate: Option<f64>,
+    /// `max` (the default: as fast as the cluster takes it), `realtime`
+    /// (the records' original gaps, by their timestamps) or a factor of
+    /// it, such as `2x` or `0.5x`. `--rate` still caps it.
+    #[arg(long, default_value = "max", value_parser = crate::speed::parse_speed)]
+    speed: Speed,
+    /// With `--speed`, no wait between two copies is longer than this (a
+    /// quiet night, or a timestamp far off, does not stall the replay).
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    max_gap: std::time::Duration,
     /// Count what would be copied; send nothing.
     #[arg(long)]
     dry_run: bool,
@@ -74,6 +86,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         },
     );
     let mut pacer = Pacer::new(args.rate);
+    let mut timeline = Timeline::new(args.speed, args.max_gap);
     let mut copied = 0_u64;
     let mut pending = Vec::new();
     // Into its own topic, the replay reads its copies too: each copy's
@@ -93,6 +106,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         if args.dry_run {
             return Ok(Flow::Continue);
         }
+        timeline.wait(record.timestamp().to_millis());
         pacer.wait();
         let headers = cluster::headers_where(record, |_| true);
         let delivery = cluster::resend(&producer, record, &args.to, headers)?;
