@@ -41,7 +41,7 @@
 //!     the buffer share given back), and the caller's [`PendingDelivery`]
 //!     and [`Delivered`].
 //!   - `context`: librdkafka's callbacks: delivery reports, all brokers
-//!     down and fatal errors for the circuit, OAUTHBEARER tokens.
+//!     down for the circuit, OAUTHBEARER tokens.
 //!   - `circuit`: the circuit breaker that fails sends fast while the
 //!     cluster is unreachable.
 //!   - `route`: an event type's topic

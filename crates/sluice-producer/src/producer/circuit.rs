@@ -20,9 +20,6 @@ pub(super) struct Circuit {
     is_open: AtomicBool,
     /// When the circuit opened or last let a probe through; `None` = closed.
     open: Mutex<Option<Instant>>,
-    /// Set for good when librdkafka raises a fatal error: no send can
-    /// succeed any more, so none is let through, not even as a probe.
-    fatal: AtomicBool,
 }
 
 impl Circuit {
@@ -32,16 +29,7 @@ impl Circuit {
             probe_interval,
             is_open: AtomicBool::new(false),
             open: Mutex::new(None),
-            fatal: AtomicBool::new(false),
         }
-    }
-
-    pub(super) fn set_fatal(&self) {
-        self.fatal.store(true, Ordering::Release);
-    }
-
-    pub(super) fn is_fatal(&self) -> bool {
-        self.fatal.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
@@ -136,14 +124,5 @@ mod tests {
         circuit.open();
         assert!(!circuit.is_open());
         assert!(circuit.admit());
-    }
-
-    #[test]
-    fn a_fatal_error_stays_whatever_the_circuit_does() {
-        let circuit = Circuit::new(true, LONG);
-        assert!(!circuit.is_fatal());
-        circuit.set_fatal();
-        circuit.close();
-        assert!(circuit.is_fatal());
     }
 }

@@ -34,10 +34,8 @@ impl ClientContext for DeliveryContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown) => self.circuit.open(),
-            Some(RDKafkaErrorCode::Fatal) => self.circuit.set_fatal(),
-            _ => {}
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.circuit.open();
         }
         // What rdkafka's default `error` does.
         log::error!("librdkafka: {error}: {reason}");

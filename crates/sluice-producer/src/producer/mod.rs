@@ -103,7 +103,7 @@ impl Producer {
     /// [`SendErrorKind::Fatal`](crate::SendErrorKind::Fatal) from then on;
     /// create a new producer.
     pub fn is_fatal(&self) -> bool {
-        self.inner.circuit.is_fatal()
+        self.inner.client.client().fatal_error().is_some()
     }
 
     /// Bytes of records enqueued and not yet acknowledged.

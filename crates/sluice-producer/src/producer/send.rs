@@ -102,16 +102,16 @@ impl Producer {
         if self.inner.closed.load(Ordering::Acquire) {
             return fail(SendErrorKind::Closed, "the producer is shut down".into());
         }
-        if self.inner.circuit.is_fatal() {
-            let reason = self
-                .inner
-                .client
-                .client()
-                .fatal_error()
-                .map_or_else(String::new, |(code, reason)| format!("{code:?}: {reason}"));
+        // librdkafka's error callback reports a fatal error under its
+        // underlying code (an out-of-order sequence, say), not as fatal:
+        // the client's own state is what says so. Without one this is an
+        // atomic read.
+        if let Some((code, reason)) = self.inner.client.client().fatal_error() {
             return fail(
                 SendErrorKind::Fatal,
-                format!("the producer hit a fatal error and cannot send again ({reason})"),
+                format!(
+                    "the producer hit a fatal error and cannot send again ({code:?}: {reason})"
+                ),
             );
         }
         if !self.inner.circuit.admit() {
