@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientContext;
 use rdkafka::client::OAuthToken;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Message as _};
+use rdkafka::message::{DeliveryResult, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use sluice_core::{EncodeError, Encoder, Envelope, Event};
@@ -272,6 +272,7 @@ impl ProducerBuilder {
                 naming: self.naming,
                 config: self.config,
                 routes: Default::default(),
+                topic_routes: Default::default(),
             }),
         })
     }
@@ -299,6 +300,8 @@ struct Inner {
     naming: TopicNaming,
     /// By event type.
     routes: std::sync::RwLock<std::collections::HashMap<&'static str, Arc<Route>>>,
+    /// By topic, for encoded records.
+    topic_routes: std::sync::RwLock<std::collections::HashMap<String, Arc<Route>>>,
 }
 
 impl Inner {
@@ -325,6 +328,37 @@ impl Inner {
                 .or_insert_with(|| Arc::new(Route::new(&topic))),
         )
     }
+}
+
+impl Inner {
+    fn route_to_topic(&self, topic: &str) -> Arc<Route> {
+        if let Some(found) = self
+            .topic_routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+        {
+            return Arc::clone(found);
+        }
+        let mut all = self.topic_routes.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            all.entry(topic.to_owned())
+                .or_insert_with(|| Arc::new(Route::new(topic))),
+        )
+    }
+}
+
+/// A record encoded elsewhere, for [`Producer::enqueue_encoded`].
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedRecord<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    /// The framed value.
+    pub value: &'a [u8],
+    /// Record headers, in order (the CloudEvents ones among them).
+    pub headers: &'a [(String, Vec<u8>)],
+    /// The event's id (`ce_id`), reported back in [`Delivered::event_id`].
+    pub id: &'a str,
 }
 
 /// Publishes typed events. Cheap to clone; clones share one client.
@@ -548,26 +582,8 @@ impl Producer {
             span.record("error.type", kind.class());
             Err((kind, message))
         };
-        if self.inner.closed.load(Ordering::Acquire) {
-            return fail(SendErrorKind::Closed, "the producer is shut down".into());
-        }
-        if self.inner.circuit.is_fatal() {
-            let reason = self
-                .inner
-                .client
-                .client()
-                .fatal_error()
-                .map_or_else(String::new, |(code, reason)| format!("{code:?}: {reason}"));
-            return fail(
-                SendErrorKind::Fatal,
-                format!("the producer hit a fatal error and cannot send again ({reason})"),
-            );
-        }
-        if !self.inner.circuit.admit() {
-            return fail(
-                SendErrorKind::Unavailable,
-                "the cluster is unreachable (circuit open); retry later".into(),
-            );
+        if let Err((kind, message)) = self.admit() {
+            return fail(kind, message);
         }
         let record = match OutgoingRecord::new(&self.inner.encoder, event, envelope) {
             Ok(record) => record,
@@ -577,30 +593,14 @@ impl Producer {
             Err(e) => return fail(SendErrorKind::Encode, e.to_string()),
         };
         span.record("messaging.kafka.message.key", record.key.as_str());
-        // A record larger than the whole buffer waits for all of it (it is
-        // refused by `max_record_bytes` long before), never for ever.
-        let size = buffered_size(&record).min(self.inner.buffer_limit);
-        let Ok(permit) = Arc::clone(&self.inner.buffer)
-            .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+        let size = buffered_size(&record);
+        let outcome = match self
+            .submit(&route, &record.key, &record.value, record.headers, size)
             .await
-        else {
-            return fail(SendErrorKind::Closed, "the producer is shut down".into());
+        {
+            Ok(outcome) => outcome,
+            Err((kind, message)) => return fail(kind, message),
         };
-        let (report, outcome) = oneshot::channel();
-        let in_flight = Box::new(InFlight {
-            report,
-            _buffer: permit,
-            started: Instant::now(),
-            route: Arc::clone(&route),
-        });
-        let base = BaseRecord::with_opaque_to(topic, in_flight)
-            .key(record.key.as_str())
-            .payload(record.value.as_slice())
-            .headers(record.headers);
-        // On failure the record, and with it the buffer share, is dropped here.
-        if let Err((error, _)) = self.inner.client.send(base) {
-            return fail(SendErrorKind::of(&error), error.to_string());
-        }
         Ok(PendingDelivery {
             event: (),
             event_type: E::EVENT_TYPE,
@@ -609,6 +609,138 @@ impl Producer {
             outcome,
             span,
         })
+    }
+
+    /// Sends a record encoded elsewhere — framing, headers and key as they
+    /// are — to `record.topic`, with the same backpressure, circuit breaker
+    /// and delivery reporting as typed sends. For relays of records that
+    /// were encoded when they were written (the transactional outbox).
+    pub async fn enqueue_encoded(
+        &self,
+        record: EncodedRecord<'_>,
+    ) -> Result<PendingDelivery<()>, SendError<()>> {
+        const WHAT: &str = "an encoded record";
+        let route = self.inner.route_to_topic(record.topic);
+        let span = tracing::info_span!(
+            "send",
+            otel.name = %format_args!("send {}", record.topic),
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.destination.name = %record.topic,
+            messaging.message.id = %record.id,
+            messaging.kafka.message.key = %record.key,
+            messaging.destination.partition.id = tracing::field::Empty,
+            messaging.kafka.offset = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let fail = |kind: SendErrorKind, message: String| {
+            route.error(kind);
+            span.record("error.type", kind.class());
+            Err(SendError::new(kind, WHAT, message, ()))
+        };
+        if let Err((kind, message)) = self.admit() {
+            return fail(kind, message);
+        }
+        if record.value.len() > self.inner.config.max_record_bytes {
+            return fail(
+                SendErrorKind::RecordTooLarge,
+                format!(
+                    "the value is {} bytes, more than max_record_bytes ({})",
+                    record.value.len(),
+                    self.inner.config.max_record_bytes
+                ),
+            );
+        }
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        let mut header_bytes = 0;
+        for (name, value) in record.headers {
+            header_bytes += name.len() + value.len();
+            headers = headers.insert(rdkafka::message::Header {
+                key: name.as_str(),
+                value: Some(value.as_slice()),
+            });
+        }
+        let size = record.key.len() + record.value.len() + header_bytes + RECORD_OVERHEAD_BYTES;
+        let outcome = match self
+            .submit(&route, record.key, record.value, headers, size)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err((kind, message)) => return fail(kind, message),
+        };
+        Ok(PendingDelivery {
+            event: (),
+            event_type: WHAT,
+            route,
+            event_id: record.id.to_owned(),
+            outcome,
+            span,
+        })
+    }
+
+    /// Whether a send may be attempted now: the producer is open, not
+    /// fatally failed, and the circuit lets it through.
+    fn admit(&self) -> Result<(), (SendErrorKind, String)> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err((SendErrorKind::Closed, "the producer is shut down".into()));
+        }
+        if self.inner.circuit.is_fatal() {
+            let reason = self
+                .inner
+                .client
+                .client()
+                .fatal_error()
+                .map_or_else(String::new, |(code, reason)| format!("{code:?}: {reason}"));
+            return Err((
+                SendErrorKind::Fatal,
+                format!("the producer hit a fatal error and cannot send again ({reason})"),
+            ));
+        }
+        if !self.inner.circuit.admit() {
+            return Err((
+                SendErrorKind::Unavailable,
+                "the cluster is unreachable (circuit open); retry later".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits for `size` bytes of the send buffer and hands the record to
+    /// librdkafka; the receiver reports its delivery.
+    async fn submit(
+        &self,
+        route: &Arc<Route>,
+        key: &str,
+        value: &[u8],
+        headers: OwnedHeaders,
+        size: usize,
+    ) -> Result<oneshot::Receiver<Result<(i32, i64), KafkaError>>, (SendErrorKind, String)> {
+        // A record larger than the whole buffer waits for all of it (it is
+        // refused by `max_record_bytes` long before), never for ever.
+        let size = size.min(self.inner.buffer_limit);
+        let Ok(permit) = Arc::clone(&self.inner.buffer)
+            .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+            .await
+        else {
+            return Err((SendErrorKind::Closed, "the producer is shut down".into()));
+        };
+        let (report, outcome) = oneshot::channel();
+        let in_flight = Box::new(InFlight {
+            report,
+            _buffer: permit,
+            started: Instant::now(),
+            route: Arc::clone(route),
+        });
+        let base = BaseRecord::with_opaque_to(&route.topic, in_flight)
+            .key(key)
+            .payload(value)
+            .headers(headers);
+        // On failure the record, and with it the buffer share, is dropped here.
+        if let Err((error, _)) = self.inner.client.send(base) {
+            return Err((SendErrorKind::of(&error), error.to_string()));
+        }
+        Ok(outcome)
     }
 
     /// Sends every event, keeping their order per key, and returns each
