@@ -40,6 +40,11 @@ pub async fn migrate(pool: &PgPool, names: &Names) -> Result<()> {
         .begin()
         .await
         .map_err(OutboxError::db("starting the migration"))?;
+    // `IF NOT EXISTS` notices on every start are noise.
+    sqlx::query("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await
+        .map_err(OutboxError::db("starting the migration"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
         .bind(names.lock_space() + 1)
         .execute(&mut *tx)

@@ -227,3 +227,171 @@ pub fn check_order(arrivals: &Arrivals) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `sluice-outbox-relay` as a child process, its output in a log file.
+/// SIGKILLed on drop.
+pub struct RelayProcess {
+    child: std::process::Child,
+    pub http_port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl Env {
+    /// Writes a configuration into `dir` and starts the relay binary on it,
+    /// checking rows against the repository's registry.
+    pub fn start_relay_process(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        relay: &str,
+    ) -> anyhow::Result<RelayProcess> {
+        let http_port = sluice_testkit::free_port()?;
+        let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
+        let toml = self
+            .relay_toml(relay, "")
+            .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))
+            .replacen(
+                "[outbox]",
+                &format!("registry = \"{registry}\"\n[outbox]"),
+                1,
+            );
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, toml)?;
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice-outbox-relay"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        Ok(RelayProcess {
+            child,
+            http_port,
+            log,
+        })
+    }
+}
+
+impl RelayProcess {
+    /// SIGKILL: no chance to finish its round or mark anything.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(&mut self) -> anyhow::Result<()> {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::ensure!(
+                    status.success(),
+                    "the relay exited with {status}\n{}",
+                    self.log_text()
+                );
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("the relay did not stop on SIGTERM\n{}", self.log_text())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails if the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("the relay exited with {status}\n{}", self.log_text());
+        }
+        Ok(())
+    }
+
+    /// Waits until `/ready` answers 200.
+    pub async fn ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_running()?;
+            if let Ok((200, _)) = sluice_testkit::http_get(self.http_port, "/ready") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the relay was not ready within {timeout:?}\n{}",
+                    self.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The value of an unlabelled metric on `/metrics`.
+    pub fn metric(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let (code, body) = sluice_testkit::http_get(self.http_port, "/metrics")?;
+        anyhow::ensure!(code == 200, "/metrics answered {code}");
+        Ok(body
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()))
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `events` sequenced events with `writers` concurrent writers, in
+/// transactions of `per_tx`, over `aggregates` aggregates. Writer `w` owns
+/// the aggregates `a` with `a % writers == w`, so each aggregate's events
+/// are written, in sequence order, by one writer.
+pub async fn write_events(
+    pool: PgPool,
+    outbox: OutboxConfig,
+    events: u64,
+    aggregates: u64,
+    writers: u64,
+    per_tx: u64,
+) -> anyhow::Result<()> {
+    let outbox = sluice_outbox::Outbox::new(&outbox, SOURCE)?;
+    let per_writer = events / writers;
+    let owned = aggregates / writers;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (pool, outbox) = (pool.clone(), outbox.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while i < per_writer {
+                let batch: Vec<_> = (i..(i + per_tx).min(per_writer))
+                    .map(|j| {
+                        let key = format!("agg-{}", (j % owned) * writers + w);
+                        sluice_testkit::sequenced::event(w * per_writer + j, &key)
+                    })
+                    .collect();
+                let mut tx = pool.begin().await?;
+                outbox.enqueue_all(&mut tx, &batch).await?;
+                tx.commit().await?;
+                i += per_tx;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
