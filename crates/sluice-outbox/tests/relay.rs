@@ -268,3 +268,47 @@ async fn bad_rows_are_dead_lettered_and_the_relay_keeps_going() -> anyhow::Resul
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missing_topic_dead_letters_its_rows_only() -> anyhow::Result<()> {
+    let env = Env::start(1).await?;
+    let outbox = Outbox::new(&env.outbox, common::SOURCE)?;
+    let lost = Outbox::new(&env.outbox, common::SOURCE)?
+        .with_topics([("email.received.v1".to_owned(), "no.such.topic".to_owned())].into());
+    let mut tx = env.pool.begin().await?;
+    outbox
+        .enqueue(&mut tx, &sequenced::event(0, "agg-1"))
+        .await?;
+    let lost_id = lost.enqueue(&mut tx, &sequenced::event(1, "agg-1")).await?;
+    outbox
+        .enqueue(&mut tx, &sequenced::event(2, "agg-1"))
+        .await?;
+    outbox
+        .enqueue(&mut tx, &sequenced::event(3, "agg-2"))
+        .await?;
+    tx.commit().await?;
+    let relay = env
+        .spawn_relay_with(
+            "",
+            "",
+            r#""allow.auto.create.topics" = "false", "topic.metadata.propagation.max.ms" = "1000""#,
+        )
+        .await?;
+    let records = read_all(&env.kafka.bootstrap_servers(), TOPIC, 3)?;
+    let arrived = arrivals(&records)?;
+    ensure!(
+        arrived.distinct == 3 && arrived.duplicates == 0,
+        "{arrived:?}"
+    );
+    check_order(&arrived)?;
+    env.drained(TIMEOUT).await?;
+    let dead = admin::list(&env.pool, &env.outbox.names()?, RowState::Dead, 10).await?;
+    ensure!(dead.len() == 1 && dead[0].id == lost_id, "{dead:#?}");
+    ensure!(dead[0].topic == "no.such.topic");
+    ensure!(
+        dead[0].error_class.as_deref() == Some("unknown_topic"),
+        "{dead:#?}"
+    );
+    relay.stop().await?;
+    Ok(())
+}

@@ -634,6 +634,23 @@ impl Producer {
             messaging.kafka.offset = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
+        // The send span continues the trace the record carries (the span
+        // the event was written in), as a consumer's span would.
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        };
+        use sluice_core::envelope::header::{TRACEPARENT, TRACESTATE};
+        if let Some(traceparent) = header(TRACEPARENT) {
+            sluice_telemetry::propagation::continue_from(
+                &span,
+                Some(traceparent),
+                header(TRACESTATE),
+            );
+        }
         let fail = |kind: SendErrorKind, message: String| {
             route.error(kind);
             span.record("error.type", kind.class());

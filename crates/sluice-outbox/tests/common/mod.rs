@@ -52,6 +52,12 @@ impl Env {
     /// The relay's configuration file; `relay` and `producer` are extra
     /// lines of those sections.
     pub fn relay_toml(&self, relay: &str, producer: &str) -> String {
+        self.relay_toml_with(relay, producer, "")
+    }
+
+    /// [`relay_toml`](Self::relay_toml) with librdkafka properties, as
+    /// `"name" = "value"` pairs.
+    pub fn relay_toml_with(&self, relay: &str, producer: &str, properties: &str) -> String {
         format!(
             r#"
 database_url = "{url}"
@@ -63,8 +69,7 @@ source = "/relay"
 linger_ms = 2
 delivery_timeout_ms = 10000
 {producer}
-[producer.kafka]
-bootstrap_servers = "{bootstrap}"
+kafka = {{ bootstrap_servers = "{bootstrap}", properties = {{ {properties} }} }}
 [relay]
 poll_interval_ms = 200
 rebalance_interval_ms = 300
@@ -83,7 +88,16 @@ listen = "127.0.0.1:0"
     /// A relay in this process, checking rows against the reference
     /// registry; stopped when the returned sender is dropped or sent to.
     pub async fn spawn_relay(&self, relay: &str, producer: &str) -> anyhow::Result<RunningRelay> {
-        let config = RelayConfig::from_toml(&self.relay_toml(relay, producer))?;
+        self.spawn_relay_with(relay, producer, "").await
+    }
+
+    pub async fn spawn_relay_with(
+        &self,
+        relay: &str,
+        producer: &str,
+        properties: &str,
+    ) -> anyhow::Result<RunningRelay> {
+        let config = RelayConfig::from_toml(&self.relay_toml_with(relay, producer, properties))?;
         let relay = Relay::connect(config, Some(sluice_events::registry())).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(relay.run(async {
