@@ -110,6 +110,10 @@ pub struct RelaySettings {
     pub max_attempts: u32,
     /// Connections of the relay's pool (the bucket locks use one more).
     pub max_connections: u32,
+    /// Apply the shipped migrations at start (idempotent; needs the right
+    /// to create the schema and tables). Off when migrations are applied
+    /// by the service's own tooling.
+    pub migrate: bool,
 }
 
 impl Default for RelaySettings {
@@ -125,6 +129,7 @@ impl Default for RelaySettings {
             validate: true,
             max_attempts: 0,
             max_connections: 4,
+            migrate: true,
         }
     }
 }
@@ -194,6 +199,13 @@ impl RelayConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_parses() {
+        let config = RelayConfig::from_toml(include_str!("../relay.example.toml")).expect("valid");
+        assert_eq!(config.relay, RelaySettings::default());
+        assert_eq!(config.outbox, OutboxConfig::default());
+    }
 
     #[test]
     fn defaults_unknown_keys_and_secrets() {

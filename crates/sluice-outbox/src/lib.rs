@@ -37,7 +37,7 @@
 //!   rendered for the configured names.
 //! - [`outbox`]: the writing side, [`Outbox`].
 //! - [`relay`]: [`Relay`]: bucket leadership ([`relay::plan`]), rounds,
-//!   the ordering rule ([`relay::settle`]), dead-lettering.
+//!   the ordering rule ([`relay::settle`](mod@relay::settle)), dead-lettering.
 //! - [`inbox`]: [`Inbox`], the consumer-side deduplication, and cleanup.
 //! - [`admin`]: status, listing and retry of rows, for the CLI and gauges.
 //! - [`error`](mod@error): [`OutboxError`].

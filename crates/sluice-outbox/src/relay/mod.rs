@@ -19,7 +19,7 @@
 //! such mark: every round reads **rows still pending**, oldest `seq` first.
 //! A row committed late is simply read by the next round; nothing is ever
 //! skipped. Within an aggregate, rows are sent in `seq` order and marked as
-//! a prefix ([`settle`]): the first row not acknowledged holds back every
+//! a prefix ([`settle()`]): the first row not acknowledged holds back every
 //! later row of its aggregate, which are sent again after it.
 //!
 //! For rows of one aggregate written by transactions that do not overlap
@@ -130,7 +130,9 @@ impl Relay {
             .connect(&url)
             .await
             .map_err(OutboxError::db("connecting to the database"))?;
-        crate::migrate::migrate(&pool, &names).await?;
+        if config.relay.migrate {
+            crate::migrate::migrate(&pool, &names).await?;
+        }
         let mut producer_config = config.producer.clone();
         // A gap in a partition (a record lost after later ones were sent)
         // becomes a fatal error instead of reordering an aggregate.
