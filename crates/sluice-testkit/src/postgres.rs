@@ -41,40 +41,21 @@ struct RunAs {
 
 impl Postgres {
     /// The directory holding `initdb`, `postgres` and `pg_isready`:
-    /// `SLUICE_PG_BIN`, then `/usr/lib/postgresql/<major>/bin` (Debian's
-    /// layout), then `PATH`.
+    /// `SLUICE_PG_BIN` when set (and then only there: a wrong setting is an
+    /// error, not a reason to use another installation), otherwise
+    /// `/usr/lib/postgresql/<major>/bin` (Debian's layout), then `PATH`.
     pub fn bin_dir() -> Result<PathBuf> {
-        let has_all = |dir: &Path| {
-            ["initdb", "postgres", "pg_isready"]
-                .iter()
-                .all(|b| dir.join(b).is_file())
-        };
-        let mut looked_at = Vec::new();
-        if let Some(dir) = std::env::var_os("SLUICE_PG_BIN") {
-            let dir = PathBuf::from(dir);
-            if has_all(&dir) {
-                return Ok(dir);
-            }
-            looked_at.push(dir.display().to_string());
-        }
-        for major in MAJOR_VERSIONS {
-            let dir = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
-            if has_all(&dir) {
-                return Ok(dir);
-            }
-        }
-        looked_at.push("/usr/lib/postgresql/*/bin".to_owned());
+        let mut search: Vec<PathBuf> = MAJOR_VERSIONS
+            .iter()
+            .map(|major| PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")))
+            .collect();
         if let Some(paths) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&paths) {
-                if has_all(&dir) {
-                    return Ok(dir);
-                }
-            }
-            looked_at.push("PATH".to_owned());
+            search.extend(std::env::split_paths(&paths));
         }
-        Err(TestkitError::PostgresMissing {
-            looked_at: looked_at.join(", "),
-        })
+        bin_dir_from(
+            std::env::var_os("SLUICE_PG_BIN").map(PathBuf::from),
+            &search,
+        )
     }
 
     /// Creates a cluster and starts it on a free port; returns once it
@@ -224,6 +205,32 @@ impl Drop for Postgres {
     }
 }
 
+/// The first of `explicit` (alone, when given) or `search` that holds the
+/// server's binaries.
+fn bin_dir_from(explicit: Option<PathBuf>, search: &[PathBuf]) -> Result<PathBuf> {
+    let has_all = |dir: &Path| {
+        ["initdb", "postgres", "pg_isready"]
+            .iter()
+            .all(|b| dir.join(b).is_file())
+    };
+    if let Some(dir) = explicit {
+        return if has_all(&dir) {
+            Ok(dir)
+        } else {
+            Err(TestkitError::PostgresMissing {
+                looked_at: format!("{} (SLUICE_PG_BIN)", dir.display()),
+            })
+        };
+    }
+    search
+        .iter()
+        .find(|dir| has_all(dir))
+        .cloned()
+        .ok_or_else(|| TestkitError::PostgresMissing {
+            looked_at: "/usr/lib/postgresql/*/bin and PATH".to_owned(),
+        })
+}
+
 /// A command for one of the server's binaries, run as `run_as` when given.
 fn command(binary: &Path, run_as: Option<RunAs>, cwd: &Path) -> Command {
     let mut command = match run_as {
@@ -284,6 +291,23 @@ fn passwd_entry(passwd: &str, name: &str) -> Option<RunAs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_binaries_are_a_typed_error() {
+        let nowhere = PathBuf::from("/nonexistent/pg/bin");
+        let err = bin_dir_from(Some(nowhere.clone()), &[]).expect_err("no binaries there");
+        assert!(
+            matches!(err, TestkitError::PostgresMissing { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("/nonexistent/pg/bin") && text.contains("postgresql"),
+            "{text}"
+        );
+        let err = bin_dir_from(None, &[nowhere]).expect_err("none in the search path");
+        assert!(err.to_string().contains("SLUICE_PG_BIN"), "{err}");
+    }
 
     #[test]
     fn passwd_lookup() {
