@@ -312,3 +312,109 @@ async fn a_missing_topic_dead_letters_its_rows_only() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+/// Kafka's default partitioner for a keyed record (murmur2, positive,
+/// modulo the partition count), which sluice's `murmur2_random` follows.
+fn partition_of(key: &str, partitions: u32) -> u32 {
+    let data = key.as_bytes();
+    let (seed, m, r) = (0x9747_b28c_u32, 0x5bd1_e995_u32, 24);
+    let mut h = seed ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(m);
+        k ^= k >> r;
+        k = k.wrapping_mul(m);
+        h = h.wrapping_mul(m) ^ k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(m);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(m);
+    h ^= h >> 15;
+    (h & 0x7fff_ffff) % partitions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_partition_holds_back_only_its_aggregates() -> anyhow::Result<()> {
+    let env = Env::start_with_brokers(2, 2).await?;
+    // Partition 0 on broker 1, partition 1 on broker 2; then broker 1 goes.
+    env.kafka.cluster().partition_leader(TOPIC, 0, Some(1))?;
+    env.kafka.cluster().partition_leader(TOPIC, 1, Some(2))?;
+    let keys: Vec<String> = (0..40).map(|i| format!("agg-{i}")).collect();
+    let down: Vec<&String> = keys.iter().filter(|k| partition_of(k, 2) == 0).collect();
+    let up: Vec<&String> = keys.iter().filter(|k| partition_of(k, 2) == 1).collect();
+    ensure!(!down.is_empty() && !up.is_empty());
+    let relay = env
+        .spawn_relay("batch_size = 50", "delivery_timeout_ms = 1500")
+        .await?;
+    // Let the relay learn the leaders, then take broker 1 down.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.kafka.cluster().broker_down(1)?;
+
+    let outbox = Outbox::new(&env.outbox, common::SOURCE)?;
+    // Many rows of the unreachable aggregates first: more than a batch.
+    let mut seq = 0;
+    let mut tx = env.pool.begin().await?;
+    for _ in 0..5 {
+        for key in &down {
+            outbox.enqueue(&mut tx, &sequenced::event(seq, key)).await?;
+            seq += 1;
+        }
+    }
+    let down_count = seq;
+    for key in &up {
+        outbox.enqueue(&mut tx, &sequenced::event(seq, key)).await?;
+        seq += 1;
+    }
+    tx.commit().await?;
+
+    // The reachable aggregates go out while the others wait.
+    let table = env.outbox.names()?.outbox_table();
+    let up_keys: Vec<String> = up.iter().map(|k| (*k).clone()).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE status = 'pending' AND aggregateid = ANY($1)"
+        ))
+        .bind(&up_keys)
+        .fetch_one(&env.pool)
+        .await?;
+        if left == 0 {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "{left} rows of reachable aggregates still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(
+        env.count("pending").await? == down_count as i64,
+        "the unreachable aggregates' rows wait"
+    );
+    ensure!(env.count("dead").await? == 0);
+
+    // Back up: everything arrives, each aggregate in order.
+    env.kafka.cluster().broker_up(1)?;
+    env.drained(TIMEOUT).await?;
+    let records = read_all(&env.kafka.bootstrap_servers(), TOPIC, seq as usize)?;
+    let arrived = arrivals(&records)?;
+    ensure!(
+        arrived.distinct == seq as usize,
+        "{} of {seq}",
+        arrived.distinct
+    );
+    check_order(&arrived)?;
+    relay.stop().await?;
+    Ok(())
+}

@@ -32,6 +32,7 @@
 //! give `seq` order either, and one long transaction anywhere in the
 //! cluster would stall every outbox.
 
+mod blocked;
 mod buckets;
 mod check;
 pub mod settle;
@@ -54,6 +55,7 @@ pub use settle::{Failure, Outcome, RowRef, Settlement, settle};
 use crate::config::{RelayConfig, RelaySettings, Retention};
 use crate::error::{OutboxError, Result};
 use crate::names::Names;
+use blocked::Blocked;
 use buckets::{Leadership, bucket_sql};
 
 /// A pending row as read.
@@ -109,6 +111,7 @@ pub struct Relay {
     registry: Option<&'static SchemaRegistry>,
     leadership: Leadership,
     status: RelayStatus,
+    blocked: Blocked,
     read_sql: String,
 }
 
@@ -141,12 +144,17 @@ impl Relay {
             .properties
             .entry("enable.gapless.guarantee".to_owned())
             .or_insert_with(|| "true".to_owned());
+        // The breaker opens on any timed-out send and then fails every
+        // send: one partition without a leader would hold back every
+        // aggregate. The relay bounds what it has in flight itself.
+        producer_config.circuit_breaker = false;
         let producer = Producer::builder(producer_config).build()?;
         let table = names.outbox_table();
         let read_sql = format!(
             "SELECT seq, id, aggregatetype, aggregateid, type, payload, headers, attempts, \
              extract(epoch FROM created_at)::float8 AS created_epoch \
-             FROM {table} WHERE status = 'pending' AND {} = ANY($2) ORDER BY seq LIMIT $3",
+             FROM {table} WHERE status = 'pending' AND {} = ANY($2) AND aggregateid <> ALL($4) \
+             ORDER BY seq LIMIT $3",
             bucket_sql("$1")
         );
         Ok(Self {
@@ -163,6 +171,7 @@ impl Relay {
             status: RelayStatus {
                 inner: Arc::default(),
             },
+            blocked: Blocked::default(),
             read_sql,
         })
     }
@@ -287,10 +296,12 @@ impl Relay {
 
     async fn round(&mut self) -> Result<Round> {
         let buckets: Vec<i32> = self.leadership.held().iter().map(|&b| b as i32).collect();
+        let waiting = self.blocked.waiting(Instant::now());
         let rows = sqlx::query(&self.read_sql)
             .bind(self.settings.buckets as i32)
             .bind(&buckets)
             .bind(i64::from(self.settings.batch_size))
+            .bind(&waiting)
             .fetch_all(&self.pool)
             .await
             .map_err(OutboxError::db("reading pending rows"))?
@@ -327,6 +338,13 @@ impl Relay {
         );
         let progressed = !settlement.published.is_empty() || !settlement.dead.is_empty();
         self.write(&settlement).await?;
+        let now = Instant::now();
+        for (seq, _) in &settlement.failed {
+            if let Some(row) = rows.iter().find(|r| r.seq == *seq) {
+                self.blocked
+                    .block(&row.key, row.attempts.saturating_add(1), now);
+            }
+        }
         if let Some(reason) = fatal {
             return Err(OutboxError::ProducerFatal(reason));
         }

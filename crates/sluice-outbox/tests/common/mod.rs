@@ -28,8 +28,12 @@ pub struct Env {
 
 impl Env {
     pub async fn start(partitions: i32) -> anyhow::Result<Self> {
+        Self::start_with_brokers(partitions, 1).await
+    }
+
+    pub async fn start_with_brokers(partitions: i32, brokers: i32) -> anyhow::Result<Self> {
         let pg = Postgres::start().await?;
-        let kafka = MockKafka::start(1)?;
+        let kafka = MockKafka::start(brokers)?;
         kafka.create_topic(TOPIC, partitions)?;
         let pool = PgPoolOptions::new()
             .max_connections(20)
@@ -67,7 +71,7 @@ table = "{table}"
 [producer]
 source = "/relay"
 linger_ms = 2
-delivery_timeout_ms = 10000
+{timeout}
 {producer}
 kafka = {{ bootstrap_servers = "{bootstrap}", properties = {{ {properties} }} }}
 [relay]
@@ -79,6 +83,11 @@ stats_interval_ms = 500
 listen = "127.0.0.1:0"
 "#,
             url = self.pg.url(),
+            timeout = if producer.contains("delivery_timeout_ms") {
+                ""
+            } else {
+                "delivery_timeout_ms = 10000"
+            },
             schema = self.outbox.schema,
             table = self.outbox.table,
             bootstrap = self.kafka.bootstrap_servers(),
