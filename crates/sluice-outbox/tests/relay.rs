@@ -418,3 +418,19 @@ async fn an_unreachable_partition_holds_back_only_its_aggregates() -> anyhow::Re
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_password_stays_out_of_debug_output() -> anyhow::Result<()> {
+    let env = Env::start(1).await?;
+    // Trust authentication ignores the password, so the relay connects.
+    let with_password = env.pg.url().replace("postgres@", "postgres:s3cret-pw@");
+    let toml = env
+        .relay_toml("", "")
+        .replace(&env.pg.url(), &with_password);
+    let config = sluice_outbox::RelayConfig::from_toml(&toml)?;
+    ensure!(!format!("{config:?}").contains("s3cret-pw"));
+    let relay = sluice_outbox::Relay::connect(config, None).await?;
+    let debug = format!("{relay:?}");
+    ensure!(!debug.contains("s3cret-pw"), "{debug}");
+    Ok(())
+}

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 
+use sluice_kafka::Secret;
 use sqlx::{Connection as _, PgConnection};
 
 use crate::error::{OutboxError, Result};
@@ -70,7 +71,8 @@ pub fn plan(buckets: u32, held: &BTreeSet<u32>, relays: u32, offset: u32) -> Pla
 /// The lock connection and the buckets held on it.
 #[derive(Debug)]
 pub(crate) struct Leadership {
-    url: String,
+    /// Holds the password: redacted in `Debug`.
+    url: Secret,
     space: i32,
     buckets: u32,
     conn: Option<PgConnection>,
@@ -79,7 +81,7 @@ pub(crate) struct Leadership {
 }
 
 impl Leadership {
-    pub(crate) fn new(url: String, space: i32, buckets: u32) -> Self {
+    pub(crate) fn new(url: Secret, space: i32, buckets: u32) -> Self {
         Self {
             url,
             space,
@@ -110,7 +112,7 @@ impl Leadership {
 
     async fn connection(&mut self) -> Result<&mut PgConnection> {
         if self.conn.is_none() {
-            let mut conn = PgConnection::connect(&self.url)
+            let mut conn = PgConnection::connect(self.url.expose())
                 .await
                 .map_err(OutboxError::db("opening the lock connection"))?;
             let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")

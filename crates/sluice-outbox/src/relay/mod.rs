@@ -125,12 +125,11 @@ impl Relay {
     ) -> Result<Self> {
         config.validate()?;
         let names = config.outbox.names()?;
-        let url = config.database_url.expose().to_owned();
         let pool = PgPoolOptions::new()
             // One more for the LISTEN connection, which holds its own.
             .max_connections(config.relay.max_connections + 1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(&url)
+            .connect(config.database_url.expose())
             .await
             .map_err(OutboxError::db("connecting to the database"))?;
         if config.relay.migrate {
@@ -158,7 +157,11 @@ impl Relay {
             bucket_sql("$1")
         );
         Ok(Self {
-            leadership: Leadership::new(url, names.lock_space(), config.relay.buckets),
+            leadership: Leadership::new(
+                config.database_url.clone(),
+                names.lock_space(),
+                config.relay.buckets,
+            ),
             pool,
             producer,
             names,
