@@ -97,10 +97,12 @@ pub struct RelaySettings {
     pub poll_interval_ms: u64,
     /// How often bucket ownership is rebalanced among the running relays.
     pub rebalance_interval_ms: u64,
-    /// How often the gauges (pending rows, oldest age, dead rows) are read.
+    /// How often the gauges (pending rows, oldest age, dead rows) are read,
+    /// and, with `retention = "keep"`, old published rows deleted.
     pub stats_interval_ms: u64,
     pub retention: Retention,
-    /// With `retention = "keep"`: published rows older than this go.
+    /// With `retention = "keep"`: published rows older than this go (0:
+    /// at the next cleanup).
     pub retention_hours: u64,
     /// Check each row's type and payload against the registry before
     /// sending it; rows that fail go to the dead-letter state.

@@ -434,3 +434,32 @@ async fn the_database_password_stays_out_of_debug_output() -> anyhow::Result<()>
     ensure!(!debug.contains("s3cret-pw"), "{debug}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_rows_are_deleted_after_their_retention() -> anyhow::Result<()> {
+    let env = Env::start(1).await?;
+    let outbox = Outbox::new(&env.outbox, common::SOURCE)?;
+    let mut tx = env.pool.begin().await?;
+    outbox
+        .enqueue_all(
+            &mut tx,
+            &(0..5).map(|s| sequenced::event(s, "k")).collect::<Vec<_>>(),
+        )
+        .await?;
+    tx.commit().await?;
+    let relay = env
+        .spawn_relay("retention = \"keep\"\nretention_hours = 0", "")
+        .await?;
+    read_all(&env.kafka.bootstrap_servers(), TOPIC, 5)?;
+    env.drained(TIMEOUT).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while env.count("published").await? > 0 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "published rows were kept"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    relay.stop().await?;
+    Ok(())
+}

@@ -5,7 +5,7 @@ mod common;
 use anyhow::{Context as _, ensure};
 use common::{Env, TOPIC, read_all};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use sluice_outbox::Outbox;
 use sluice_testkit::{header_text, sequenced};
 use tracing::Instrument as _;
@@ -13,7 +13,10 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn records_carry_the_writing_spans_trace() -> anyhow::Result<()> {
-    let provider = SdkTracerProvider::builder().build();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     tracing::subscriber::set_global_default(subscriber)?;
@@ -50,5 +53,24 @@ async fn records_carry_the_writing_spans_trace() -> anyhow::Result<()> {
     );
     ensure!(header_text(&records[1], "traceparent").is_none());
     relay.stop().await?;
+
+    // The relay's send span belongs to the writing span's trace.
+    let spans = exporter.get_finished_spans()?;
+    let sends: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("send "))
+        .collect();
+    ensure!(
+        sends.len() == 2,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    ensure!(
+        sends
+            .iter()
+            .any(|s| s.span_context.trace_id().to_string() == expected.trace_id()),
+        "no send span in trace {}",
+        expected.trace_id()
+    );
     Ok(())
 }

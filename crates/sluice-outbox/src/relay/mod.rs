@@ -218,7 +218,7 @@ impl Relay {
                 if let Err(e) = self.purge().await {
                     tracing::warn!(error = %e, "deleting old published rows failed");
                 }
-                next_purge = now + Duration::from_secs(60);
+                next_purge = now + stats_every;
             }
             let round = if self.leadership.held().is_empty() || !self.leadership.confirm().await {
                 Ok(Round::default())
