@@ -67,9 +67,15 @@ impl Postgres {
             let what = what.to_owned();
             move |source| TestkitError::Spawn { what, source }
         };
+        // Run as another user, the server must reach its directory: under
+        // /tmp rather than a TMPDIR that may sit in root's home.
+        let parent = match run_as {
+            Some(_) => PathBuf::from("/tmp"),
+            None => std::env::temp_dir(),
+        };
         let dir = tempfile::Builder::new()
             .prefix("sluice-pg-")
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(spawn_err("a temporary directory"))?;
         let data = dir.path().join("data");
         let sockets = dir.path().join("sockets");
