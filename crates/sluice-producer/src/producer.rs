@@ -11,6 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use sluice_core::envelope::header::{TRACEPARENT, TRACESTATE};
 use sluice_core::{EncodeError, Encoder, Envelope, Event};
 use sluice_kafka::{OutgoingRecord, TokenProvider};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -328,9 +329,7 @@ impl Inner {
                 .or_insert_with(|| Arc::new(Route::new(&topic))),
         )
     }
-}
 
-impl Inner {
     fn route_to_topic(&self, topic: &str) -> Arc<Route> {
         if let Some(found) = self
             .topic_routes
@@ -643,7 +642,6 @@ impl Producer {
                 .find(|(n, _)| n == name)
                 .and_then(|(_, v)| std::str::from_utf8(v).ok())
         };
-        use sluice_core::envelope::header::{TRACEPARENT, TRACESTATE};
         if let Some(traceparent) = header(TRACEPARENT) {
             sluice_telemetry::propagation::continue_from(
                 &span,
