@@ -33,6 +33,11 @@ impl Blocked {
             .insert(aggregate.to_owned(), now + Self::delay(attempts));
     }
 
+    /// When the first waiting aggregate may be read again.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.until.values().min().copied()
+    }
+
     /// The aggregates still waiting at `now`; forgets the others, which
     /// the next round reads again from their first pending row.
     pub(crate) fn waiting(&mut self, now: Instant) -> Vec<String> {
@@ -62,6 +67,7 @@ mod tests {
         blocked.block("a", 1, t0);
         blocked.block("b", 3, t0);
         assert_eq!(blocked.waiting(t0).len(), 2);
+        assert_eq!(blocked.next_expiry(), Some(t0 + Duration::from_millis(100)));
         let mut later = blocked.waiting(t0 + Duration::from_millis(150));
         later.sort();
         assert_eq!(later, vec!["b".to_owned()]);

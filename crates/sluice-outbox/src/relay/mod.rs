@@ -199,7 +199,6 @@ impl Relay {
         let mut next_rebalance = Instant::now();
         let mut next_stats = Instant::now();
         let mut next_purge = Instant::now();
-        let mut backoff = Duration::ZERO;
         let result = loop {
             let now = Instant::now();
             if now >= next_rebalance {
@@ -243,28 +242,25 @@ impl Relay {
                     }
                 }
             };
-            backoff = if round.read > 0 && !round.progressed {
-                (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5))
-            } else {
-                Duration::ZERO
-            };
             // A full batch with progress: more is waiting, go on at once.
+            // Rows that failed are not read again before their aggregate's
+            // backoff (`Blocked`), so a round without progress needs no
+            // pause of its own.
             if round.progressed && round.read >= self.settings.batch_size as usize {
                 if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
                     break Ok(());
                 }
                 continue;
             }
-            let wait = if backoff > Duration::ZERO {
-                backoff
-            } else {
-                poll
-            };
-            let wait = wait.min(next_rebalance.saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            let mut wait = poll.min(next_rebalance.saturating_duration_since(now));
+            if let Some(retry) = self.blocked.next_expiry() {
+                wait = wait.min(retry.saturating_duration_since(now));
+            }
             tokio::select! {
                 biased;
                 () = &mut shutdown => break Ok(()),
-                () = wake.notified(), if backoff == Duration::ZERO => {}
+                () = wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         };
