@@ -396,15 +396,15 @@ impl Relay {
                 }
             }
         }
-        let now_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or_default();
         let latency = metrics::histogram!(sluice_telemetry::metrics::OUTBOX_COMMIT_TO_ACK);
         for (i, pending) in waiting {
             outcomes[i] = match pending.wait().await {
                 Ok(_) => {
-                    latency.record((now_epoch - rows[i].created_epoch).max(0.0));
+                    let acked = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or_default();
+                    latency.record((acked - rows[i].created_epoch).max(0.0));
                     Outcome::Delivered
                 }
                 Err(e) => classify(&e, &mut fatal),
