@@ -126,7 +126,15 @@ impl Postgres {
             // Loopback only; durability off: a test cluster lives for one test.
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"]);
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            // Small and serial: many clusters run at once on a CI machine,
+            // whose /dev/shm may be tiny.
+            .args([
+                "-c",
+                "shared_buffers=32MB",
+                "-c",
+                "max_parallel_workers_per_gather=0",
+            ]);
         let service = ChildService::spawn(server)?;
         let mut postgres = Self { service, port, dir };
         postgres.wait_ready(&bin, Duration::from_secs(30)).await?;
