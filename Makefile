@@ -7,7 +7,7 @@ TANSU_VERSION := 0.6.0
 TANSU_ROOT := $(CACHE)/tansu-$(TANSU_VERSION)
 export SLUICE_TANSU := $(TANSU_ROOT)/bin/tansu
 CARGO_FUZZ := $(CACHE)/cargo-fuzz/bin/cargo-fuzz
-APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv
+APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 30
 FUZZ_CASES ?= 50000
@@ -35,7 +35,8 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Debian packages the build needs (librdkafka builds from source).
+## Debian packages the build and tests need (librdkafka builds from source;
+## PostgreSQL for the outbox tests, which start their own server).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \

@@ -9,6 +9,7 @@
 mod cluster;
 mod dlq;
 mod filter;
+mod outbox;
 mod produce;
 mod progress;
 mod replay;
@@ -86,6 +87,9 @@ enum Command {
     #[command(subcommand)]
     Schema(schema::Command),
     Produce(produce::Args),
+    /// A transactional outbox: status, dead-lettered rows, retry.
+    #[command(subcommand)]
+    Outbox(outbox::Command),
 }
 
 /// What every command gets.
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
         Command::Dlq(command) => dlq::run(&ctx, command),
         Command::Schema(command) => schema::run(&ctx, command),
         Command::Produce(args) => produce::run(&ctx, args),
+        Command::Outbox(command) => outbox::run(&ctx, command),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -61,4 +61,4 @@ pub mod producer;
 
 pub use config::{Compression, ProducerConfig};
 pub use error::{ProducerError, SendError, SendErrorKind};
-pub use producer::{Delivered, PendingDelivery, Producer, ProducerBuilder};
+pub use producer::{Delivered, EncodedRecord, PendingDelivery, Producer, ProducerBuilder};

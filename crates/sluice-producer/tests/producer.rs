@@ -284,6 +284,62 @@ async fn borrowed_events_are_sent_and_failures_say_why() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records encoded elsewhere (the outbox's rows) go out byte for byte: key,
+/// value and headers as given, to the topic given.
+#[tokio::test(flavor = "multi_thread")]
+async fn encoded_records_are_sent_as_they_are() -> anyhow::Result<()> {
+    let broker = TestBroker::start(BrokerKind::Mock).await?;
+    broker.create_topic("relayed", 1).await?;
+    let mut config = ProducerConfig::new(KafkaConfig::new(broker.bootstrap_servers()));
+    config.max_record_bytes = 1024;
+    let producer = Producer::builder(config).build()?;
+    let headers = vec![
+        ("ce_id".to_owned(), b"id-1".to_vec()),
+        ("x-binary".to_owned(), vec![0, 255, 7]),
+    ];
+    let record = sluice_producer::EncodedRecord {
+        topic: "relayed",
+        key: "k-1",
+        value: b"\x00\x00\x00\x00\x02framed",
+        headers: &headers,
+        id: "id-1",
+    };
+    let delivered = producer.enqueue_encoded(record).await?.wait().await?;
+    ensure!(
+        delivered.topic == "relayed" && delivered.event_id == "id-1",
+        "{delivered:?}"
+    );
+    let bootstrap = broker.bootstrap_servers();
+    let read =
+        tokio::task::spawn_blocking(move || sluice_testkit::read_topic(&bootstrap, "relayed", 1))
+            .await??;
+    let message = &read[0];
+    ensure!(message.key() == Some(b"k-1".as_slice()));
+    ensure!(message.payload() == Some(b"\x00\x00\x00\x00\x02framed".as_slice()));
+    let got: Vec<(Vec<u8>, Option<Vec<u8>>)> = sluice_kafka::headers::of_message(message)
+        .map(|h| (h.name.to_vec(), h.value.map(<[u8]>::to_vec)))
+        .collect();
+    ensure!(
+        got == vec![
+            (b"ce_id".to_vec(), Some(b"id-1".to_vec())),
+            (b"x-binary".to_vec(), Some(vec![0, 255, 7])),
+        ],
+        "{got:?}"
+    );
+
+    let big = vec![0u8; 2048];
+    let err = producer
+        .enqueue_encoded(sluice_producer::EncodedRecord {
+            value: &big,
+            ..record
+        })
+        .await
+        .err()
+        .context("must fail")?;
+    ensure!(err.kind() == SendErrorKind::RecordTooLarge, "{err}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_topics_fail_fast_on_tansu() -> anyhow::Result<()> {
     let broker = TestBroker::start(BrokerKind::Tansu).await?;

@@ -54,6 +54,25 @@ pub const BRIDGE_ENTRIES_FAILED: &str = "sluice_bridge_entries_failed_total";
 pub const BRIDGE_CALLS: &str = "sluice_bridge_calls_total";
 /// One batch call to AWS. Labels: `route`.
 pub const BRIDGE_CALL_DURATION: &str = "sluice_bridge_call_duration_seconds";
+/// Outbox rows waiting to be published (all buckets, as the relay last
+/// read them).
+pub const OUTBOX_PENDING: &str = "sluice_outbox_pending_rows";
+/// Age of the oldest pending outbox row.
+pub const OUTBOX_OLDEST_PENDING: &str = "sluice_outbox_oldest_pending_seconds";
+/// Outbox rows in the dead-letter state.
+pub const OUTBOX_DEAD: &str = "sluice_outbox_dead_rows";
+/// Outbox rows published (acknowledged by the broker and marked).
+pub const OUTBOX_PUBLISHED: &str = "sluice_outbox_published_total";
+/// Outbox rows that failed a round and stay pending. Labels: `class`.
+pub const OUTBOX_FAILURES: &str = "sluice_outbox_failures_total";
+/// Outbox rows moved to the dead-letter state. Labels: `class`.
+pub const OUTBOX_DEAD_LETTERED: &str = "sluice_outbox_dead_lettered_total";
+/// From a row's `created_at` to the broker's acknowledgement.
+pub const OUTBOX_COMMIT_TO_ACK: &str = "sluice_outbox_commit_to_ack_seconds";
+/// Buckets of aggregates this relay publishes.
+pub const OUTBOX_BUCKETS_HELD: &str = "sluice_outbox_buckets_held";
+/// Events an inbox had seen already (not handled again). Labels: `group`.
+pub const INBOX_DUPLICATES: &str = "sluice_inbox_duplicates_total";
 
 /// A gauge not set for this long leaves the Prometheus output: the
 /// consumer sets its partitions' gauges every second, so a revoked
@@ -100,6 +119,35 @@ pub fn describe() {
         PRODUCER_SEND_DURATION,
         Unit::Seconds,
         "From hand-over to the client to the broker's acknowledgement."
+    );
+    describe_gauge!(OUTBOX_PENDING, "Outbox rows waiting to be published.");
+    describe_gauge!(
+        OUTBOX_OLDEST_PENDING,
+        Unit::Seconds,
+        "Age of the oldest pending outbox row."
+    );
+    describe_gauge!(OUTBOX_DEAD, "Outbox rows in the dead-letter state.");
+    describe_counter!(OUTBOX_PUBLISHED, "Outbox rows published and marked.");
+    describe_counter!(
+        OUTBOX_FAILURES,
+        "Outbox rows that failed a round and stay pending, by error class."
+    );
+    describe_counter!(
+        OUTBOX_DEAD_LETTERED,
+        "Outbox rows moved to the dead-letter state, by error class."
+    );
+    describe_histogram!(
+        OUTBOX_COMMIT_TO_ACK,
+        Unit::Seconds,
+        "From an outbox row's creation to the broker's acknowledgement."
+    );
+    describe_gauge!(
+        OUTBOX_BUCKETS_HELD,
+        "Aggregate buckets this relay publishes."
+    );
+    describe_counter!(
+        INBOX_DUPLICATES,
+        "Events an inbox had seen already and did not handle again."
     );
     describe_counter!(CONSUMER_RECEIVED, "Records read from the cluster.");
     describe_counter!(CONSUMER_HANDLED, "Records whose handler succeeded.");

@@ -7,6 +7,9 @@
 //! - [`Moto`]: moto's server standing in for AWS APIs, on a free port.
 //! - [`Kafkajs`]: kafkajs, a foreign (non-librdkafka) Kafka client, run by
 //!   Node as a child process to produce arbitrary bytes.
+//! - [`Postgres`]: a real PostgreSQL server (a fresh `initdb` cluster in a
+//!   temporary directory) on a free loopback port, stopped and deleted on
+//!   drop; run as an unprivileged user when the tests run as root.
 //! - [`sequenced`]: events that say which one they are, and sending them.
 //! - [`decode_message`] and [`future_record`]: typed events through
 //!   rdkafka's own clients.
@@ -16,12 +19,15 @@
 //! A test that needs Tansu fails — it does not skip — when the binary is
 //! missing: set `SLUICE_TANSU` to its path, or run `make tansu`, which
 //! installs it where [`Tansu::binary`] looks. So does one that needs kafkajs
-//! when Node or the script's packages are missing: run `make kafkajs`.
+//! when Node or the script's packages are missing: run `make kafkajs`. And
+//! one that needs PostgreSQL when its binaries are missing: install the
+//! Debian package `postgresql` (`make deps` does) or set `SLUICE_PG_BIN`.
 
 mod admin;
 mod kafkajs;
 mod mock;
 mod moto;
+mod postgres;
 mod process;
 mod read;
 pub mod sequenced;
@@ -34,6 +40,7 @@ pub use admin::{create_topic, wait_for_topic};
 pub use kafkajs::{ForeignRecord, Kafkajs, header as foreign_header};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
+pub use postgres::{POSTGRES_USER, Postgres};
 pub use read::{header_count, header_text, http_get, read_topic};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
 pub use typed::{MessageError, decode_message, future_record};
@@ -50,6 +57,14 @@ pub enum TestkitError {
         "moto_server was not found (looked at {looked_at}); run `make venv` and set SLUICE_PYTHON, or set SLUICE_MOTO"
     )]
     MotoMissing { looked_at: String },
+    #[error(
+        "PostgreSQL was not found (looked at {looked_at} for initdb, postgres and pg_isready); install the Debian package postgresql (`make deps`) or set SLUICE_PG_BIN"
+    )]
+    PostgresMissing { looked_at: String },
+    #[error(
+        "running as root, PostgreSQL needs an unprivileged user to run as, and {user:?} is not one in /etc/passwd; install the Debian package postgresql (it creates the user) or set SLUICE_PG_USER"
+    )]
+    PostgresUser { user: String },
     #[error("node was not found (looked at {looked_at}); install Node.js 20 or set SLUICE_NODE")]
     NodeMissing { looked_at: String },
     #[error(

@@ -33,6 +33,23 @@ impl ChildService {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
+    /// The process id, to signal it.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for the service to exit; true if it did.
+    pub(crate) fn wait_exit(&mut self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.exited().is_some() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
     /// The exit status, if the service has stopped.
     pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

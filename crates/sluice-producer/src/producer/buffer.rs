@@ -12,8 +12,15 @@ const RECORD_OVERHEAD_BYTES: usize = 256;
 
 /// The bytes a queued record holds: key, value, header names and values,
 /// and [`RECORD_OVERHEAD_BYTES`].
-fn buffered_size(record: &OutgoingRecord) -> usize {
-    record.key.len() + record.value.len() + record.header_bytes + RECORD_OVERHEAD_BYTES
+pub(super) fn buffered_size(key: usize, value: usize, header_bytes: usize) -> usize {
+    key.saturating_add(value)
+        .saturating_add(header_bytes)
+        .saturating_add(RECORD_OVERHEAD_BYTES)
+}
+
+/// [`buffered_size`] of a typed event's record.
+pub(super) fn record_size(record: &OutgoingRecord) -> usize {
+    buffered_size(record.key.len(), record.value.len(), record.header_bytes)
 }
 
 /// Bytes of records between enqueue and delivery, at most
@@ -40,12 +47,13 @@ impl SendBuffer {
         self.limit.saturating_sub(self.bytes.available_permits())
     }
 
-    /// Waits until there is room for `record` and takes its share; `None`
-    /// once the buffer is closed.
-    pub(super) async fn reserve(&self, record: &OutgoingRecord) -> Option<OwnedSemaphorePermit> {
+    /// Waits until there is room for a record of `size` bytes
+    /// ([`buffered_size`]) and takes its share; `None` once the buffer is
+    /// closed.
+    pub(super) async fn reserve(&self, size: usize) -> Option<OwnedSemaphorePermit> {
         // A record larger than the whole buffer waits for all of it (it is
         // refused by `max_record_bytes` long before), never for ever.
-        let size = buffered_size(record).min(self.limit);
+        let size = size.min(self.limit);
         Arc::clone(&self.bytes)
             .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
             .await
@@ -80,7 +88,7 @@ mod tests {
     #[tokio::test]
     async fn a_record_holds_its_bytes_until_its_share_is_dropped() {
         let buffer = SendBuffer::new(10_000);
-        let share = buffer.reserve(&record(10, 100, 50)).await;
+        let share = buffer.reserve(record_size(&record(10, 100, 50))).await;
         assert_eq!(buffer.used(), 10 + 100 + 50 + RECORD_OVERHEAD_BYTES);
         drop(share);
         assert_eq!(buffer.used(), 0);
@@ -89,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn a_record_larger_than_the_buffer_takes_all_of_it() {
         let buffer = SendBuffer::new(1_000);
-        let share = buffer.reserve(&record(1, 5_000, 0)).await;
+        let share = buffer.reserve(record_size(&record(1, 5_000, 0))).await;
         assert!(share.is_some());
         assert_eq!(buffer.used(), 1_000);
     }
@@ -97,15 +105,25 @@ mod tests {
     #[tokio::test]
     async fn closing_wakes_a_waiting_sender_with_none() {
         let buffer = Arc::new(SendBuffer::new(1_000));
-        let _all = buffer.reserve(&record(0, 1_000, 0)).await;
+        let _all = buffer.reserve(record_size(&record(0, 1_000, 0))).await;
         let waiting = tokio::spawn({
             let buffer = Arc::clone(&buffer);
-            async move { buffer.reserve(&record(0, 10, 0)).await.is_none() }
+            async move {
+                buffer
+                    .reserve(record_size(&record(0, 10, 0)))
+                    .await
+                    .is_none()
+            }
         });
         tokio::task::yield_now().await;
         buffer.close();
         assert!(waiting.await.is_ok_and(|refused| refused));
-        assert!(buffer.reserve(&record(0, 10, 0)).await.is_none());
+        assert!(
+            buffer
+                .reserve(record_size(&record(0, 10, 0)))
+                .await
+                .is_none()
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl ProducerBuilder {
                 naming: self.naming,
                 config: self.config,
                 routes: Default::default(),
+                topic_routes: Default::default(),
             }),
         })
     }

@@ -9,6 +9,7 @@ mod builder;
 mod circuit;
 mod context;
 mod delivery;
+mod encoded;
 mod route;
 mod send;
 
@@ -22,6 +23,7 @@ use sluice_core::Encoder;
 
 pub use builder::ProducerBuilder;
 pub use delivery::{Delivered, PendingDelivery};
+pub use encoded::EncodedRecord;
 pub use route::default_topic_name;
 
 use self::buffer::SendBuffer;
@@ -42,6 +44,8 @@ struct Inner {
     naming: TopicNaming,
     /// By event type.
     routes: RwLock<HashMap<&'static str, Arc<Route>>>,
+    /// By topic, for encoded records.
+    topic_routes: RwLock<HashMap<String, Arc<Route>>>,
 }
 
 impl Inner {
@@ -66,6 +70,22 @@ impl Inner {
         Arc::clone(
             all.entry(event_type)
                 .or_insert_with(|| Arc::new(Route::new(&topic))),
+        )
+    }
+
+    fn route_to_topic(&self, topic: &str) -> Arc<Route> {
+        if let Some(found) = self
+            .topic_routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+        {
+            return Arc::clone(found);
+        }
+        let mut all = self.topic_routes.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            all.entry(topic.to_owned())
+                .or_insert_with(|| Arc::new(Route::new(topic))),
         )
     }
 }

@@ -7,12 +7,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{BaseRecord, Producer as _};
 use sluice_core::{EncodeError, Envelope, Event};
 use sluice_kafka::OutgoingRecord;
+use tokio::sync::oneshot;
 
 use super::Producer;
-use super::delivery::{Delivered, InFlight, PendingDelivery};
+use super::buffer::record_size;
+use super::delivery::{Delivered, InFlight, Outcome, PendingDelivery};
+use super::route::Route;
 use crate::error::{SendError, SendErrorKind};
 
 impl Producer {
@@ -99,26 +103,8 @@ impl Producer {
             span.record("error.type", kind.class());
             Err((kind, message))
         };
-        if self.inner.closed.load(Ordering::Acquire) {
-            return fail(SendErrorKind::Closed, "the producer is shut down".into());
-        }
-        // librdkafka's error callback reports a fatal error under its
-        // underlying code (an out-of-order sequence, say), not as fatal:
-        // the client's own state is what says so. Without one this is an
-        // atomic read.
-        if let Some((code, reason)) = self.inner.client.client().fatal_error() {
-            return fail(
-                SendErrorKind::Fatal,
-                format!(
-                    "the producer hit a fatal error and cannot send again ({code:?}: {reason})"
-                ),
-            );
-        }
-        if !self.inner.circuit.admit() {
-            return fail(
-                SendErrorKind::Unavailable,
-                "the cluster is unreachable (circuit open); retry later".into(),
-            );
+        if let Err((kind, message)) = self.admit() {
+            return fail(kind, message);
         }
         let record = match OutgoingRecord::new(&self.inner.encoder, event, envelope) {
             Ok(record) => record,
@@ -128,18 +114,14 @@ impl Producer {
             Err(e) => return fail(SendErrorKind::Encode, e.to_string()),
         };
         span.record("messaging.kafka.message.key", record.key.as_str());
-        let Some(share) = self.inner.buffer.reserve(&record).await else {
-            return fail(SendErrorKind::Closed, "the producer is shut down".into());
+        let size = record_size(&record);
+        let outcome = match self
+            .submit(&route, &record.key, &record.value, record.headers, size)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err((kind, message)) => return fail(kind, message),
         };
-        let (in_flight, outcome) = InFlight::new(share, Arc::clone(&route));
-        let base = BaseRecord::with_opaque_to(topic, in_flight)
-            .key(record.key.as_str())
-            .payload(record.value.as_slice())
-            .headers(record.headers);
-        // On failure the record, and with it the buffer share, is dropped here.
-        if let Err((error, _)) = self.inner.client.send(base) {
-            return fail(SendErrorKind::of(&error), error.to_string());
-        }
         Ok(PendingDelivery::new(
             E::EVENT_TYPE,
             Arc::clone(&route),
@@ -147,6 +129,58 @@ impl Producer {
             outcome,
             span,
         ))
+    }
+
+    /// Whether a send may be attempted now: the producer is open, not
+    /// fatally failed, and the circuit lets it through.
+    pub(super) fn admit(&self) -> Result<(), (SendErrorKind, String)> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err((SendErrorKind::Closed, "the producer is shut down".into()));
+        }
+        // librdkafka's error callback reports a fatal error under its
+        // underlying code (an out-of-order sequence, say), not as fatal:
+        // the client's own state is what says so. Without one this is an
+        // atomic read.
+        if let Some((code, reason)) = self.inner.client.client().fatal_error() {
+            return Err((
+                SendErrorKind::Fatal,
+                format!(
+                    "the producer hit a fatal error and cannot send again ({code:?}: {reason})"
+                ),
+            ));
+        }
+        if !self.inner.circuit.admit() {
+            return Err((
+                SendErrorKind::Unavailable,
+                "the cluster is unreachable (circuit open); retry later".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits for `size` bytes of the send buffer and hands the record to
+    /// librdkafka; the receiver reports its delivery.
+    pub(super) async fn submit(
+        &self,
+        route: &Arc<Route>,
+        key: &str,
+        value: &[u8],
+        headers: OwnedHeaders,
+        size: usize,
+    ) -> Result<oneshot::Receiver<Outcome>, (SendErrorKind, String)> {
+        let Some(share) = self.inner.buffer.reserve(size).await else {
+            return Err((SendErrorKind::Closed, "the producer is shut down".into()));
+        };
+        let (in_flight, outcome) = InFlight::new(share, Arc::clone(route));
+        let base = BaseRecord::with_opaque_to(&route.topic, in_flight)
+            .key(key)
+            .payload(value)
+            .headers(headers);
+        // On failure the record, and with it the buffer share, is dropped here.
+        if let Err((error, _)) = self.inner.client.send(base) {
+            return Err((SendErrorKind::of(&error), error.to_string()));
+        }
+        Ok(outcome)
     }
 
     /// Sends every event, keeping their order per key, and returns each

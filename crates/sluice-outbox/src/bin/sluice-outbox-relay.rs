@@ -1,0 +1,53 @@
+//! `sluice-outbox-relay --config FILE`: publishes the outbox's committed
+//! rows to Kafka, serves `/health`, `/ready` and `/metrics`, exports traces
+//! over OTLP when the `OTEL_*` variables ask for it, and stops gracefully
+//! on SIGTERM or Ctrl-C (the round in flight is finished and marked).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use sluice_core::SchemaRegistry;
+use sluice_outbox::{Relay, RelayConfig};
+use sluice_telemetry::http::Endpoints;
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The relay configuration (TOML).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = sluice_telemetry::init("sluice-outbox-relay")?;
+    let args = Args::parse();
+    let config = RelayConfig::load(&args.config)?;
+    let registry: Option<&'static SchemaRegistry> = match &config.registry {
+        Some(path) => Some(Box::leak(Box::new(
+            SchemaRegistry::load(path)
+                .with_context(|| format!("cannot load the registry {}", path.display()))?,
+        ))),
+        None => None,
+    };
+    let endpoints = Endpoints::bind(config.http.listen).await?;
+    let relay = Relay::connect(config, registry).await?;
+    if let Some(addr) = endpoints.local_addr() {
+        tracing::info!(%addr, "serving /health, /ready and /metrics");
+    }
+    tokio::spawn(endpoints.serve(relay.status()));
+    relay.run(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}
