@@ -316,7 +316,8 @@ fn default_max_backoff_ms() -> u64 {
 
 impl BridgeConfig {
     pub fn from_toml(text: &str) -> Result<Self, BridgeError> {
-        let config: Self = toml::from_str(text).map_err(|e| BridgeError::Config(e.to_string()))?;
+        let config: Self = toml::from_str(text)
+            .map_err(|e| BridgeError::Config(sluice_kafka::toml_error(&e, text)))?;
         config.validate()?;
         Ok(config)
     }

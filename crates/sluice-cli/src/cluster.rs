@@ -31,8 +31,10 @@ impl Cluster {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| bad_input(format!("cannot read {}: {e}", path.display())))?;
-                let table: toml::Table = toml::from_str(&text)
-                    .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| {
+                    let what = sluice_kafka::toml_error(&e, &text);
+                    bad_input(format!("{}: {what}", path.display()))
+                })?;
                 let kafka = table
                     .get("kafka")
                     .cloned()

@@ -239,7 +239,7 @@ impl ConsumerConfig {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ConsumerError> {
-        toml::from_str(text).map_err(|e| ConsumerError::Config(e.to_string()))
+        toml::from_str(text).map_err(|e| ConsumerError::Config(sluice_kafka::toml_error(&e, text)))
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConsumerError> {

@@ -7,14 +7,11 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
-use common::{config, produce, sequence};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use common::{committed, config, produce, sequence};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{Offset, TopicPartitionList};
 use sluice_consumer::{ConsumerBuilder, ConsumerError, Context, Handler, HandlerError, Handlers};
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
-use sluice_kafka::KafkaConfig;
 use sluice_testkit::MockKafka;
 
 /// The record that fails for good, so it must be dead-lettered.
@@ -29,20 +26,6 @@ impl Handler<EmailReceived> for RejectOne {
         }
         Ok(())
     }
-}
-
-fn committed(bootstrap: &str, group: &str) -> anyhow::Result<i64> {
-    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
-        .client_config()
-        .set("group.id", group)
-        .create()?;
-    let mut list = TopicPartitionList::new();
-    list.add_partition("fenced", 0);
-    let list = consumer.committed_offsets(list, Duration::from_secs(10))?;
-    Ok(match list.elements()[0].offset() {
-        Offset::Offset(o) => o,
-        _ => -1,
-    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,7 +64,7 @@ async fn a_fatal_dlq_producer_error_stops_the_consumer() -> anyhow::Result<()> {
     }
     ensure!(!status.is_ready(), "ready after a fatal error");
     ensure!(status.failure().is_some(), "no failure reported");
-    let committed = committed(&bootstrap, "fenced-svc")?;
+    let committed = committed(&bootstrap, "fenced-svc", "fenced", 1)?[0];
     ensure!(
         committed <= POISON as i64,
         "committed {committed}, past the record that was never dead-lettered"

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use common::{Collect, Log, config, header, header_count, produce, read_topic, sequence};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use common::{
+    Collect, Log, committed, config, header, header_count, produce, read_topic, sequence,
+};
+use rdkafka::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message as _, Offset, TopicPartitionList};
 use sluice_consumer::{ConsumerBuilder, Context, Handler, HandlerError, Handlers, dlq};
 use sluice_core::{Encoder, Envelope, Event as _};
 use sluice_events::proto::{EmailProcessed, EmailReceived};
@@ -21,32 +22,6 @@ use sluice_events::samples::{self, Seed};
 use sluice_kafka::{KafkaConfig, OutgoingRecord};
 use sluice_testkit::{BrokerKind, TestBroker};
 use tokio::sync::oneshot;
-
-/// Offsets the group committed for `topic`'s partitions (-1 when none).
-fn committed(
-    bootstrap: &str,
-    group: &str,
-    topic: &str,
-    partitions: i32,
-) -> anyhow::Result<Vec<i64>> {
-    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
-        .client_config()
-        .set("group.id", group)
-        .create()?;
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(list, Duration::from_secs(10))?;
-    Ok(committed
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => -1,
-        })
-        .collect())
-}
 
 /// 1 % of events fail for good, 1 % fail twice and then succeed.
 struct Poison {

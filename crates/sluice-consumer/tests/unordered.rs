@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use common::config;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{Offset, TopicPartitionList};
+use common::{committed, config};
 use sluice_consumer::{ConsumerBuilder, Context, Handler, HandlerError, Handlers, OrderBy};
 use sluice_events::proto::EmailReceived;
 use sluice_events::registry;
@@ -48,20 +46,6 @@ impl Handler<EmailReceived> for Slow {
         seen.finished.lock().unwrap().insert(ctx.offset());
         Ok(())
     }
-}
-
-fn committed(bootstrap: &str, group: &str) -> anyhow::Result<i64> {
-    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
-        .client_config()
-        .set("group.id", group)
-        .create()?;
-    let mut list = TopicPartitionList::new();
-    list.add_partition("loose", 0);
-    let list = consumer.committed_offsets(list, Duration::from_secs(10))?;
-    Ok(match list.elements()[0].offset() {
-        Offset::Offset(o) => o,
-        _ => -1,
-    })
 }
 
 async fn wait_until(what: &str, done: impl Fn() -> anyhow::Result<bool>) -> anyhow::Result<()> {
@@ -108,10 +92,10 @@ async fn one_key_runs_side_by_side_and_only_the_finished_prefix_is_committed() -
     .await?;
     // Commits run every 100 ms: give them time, then look.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let while_held = committed(&bootstrap, "loose-svc")?;
+    let while_held = committed(&bootstrap, "loose-svc", "loose", 1)?[0];
     seen.release.notify_one();
     wait_until("the whole partition committed", || {
-        Ok(committed(&bootstrap, "loose-svc")? == EVENTS as i64)
+        Ok(committed(&bootstrap, "loose-svc", "loose", 1)?[0] == EVENTS as i64)
     })
     .await?;
     stop.send(()).ok();

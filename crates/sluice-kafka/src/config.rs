@@ -104,9 +104,36 @@ impl fmt::Debug for KafkaConfig {
     }
 }
 
+/// A TOML error as `line L, column C: what was wrong`, without the source
+/// line the `toml` crate quotes in its message: in a configuration file,
+/// that line may hold a password.
+pub fn toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message();
+    let Some(span) = error.span() else {
+        return message.to_owned();
+    };
+    let before = &text.as_bytes()[..span.start.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_errors_do_not_quote_the_line() {
+        let text = "bootstrap_servers = \"b:9092\"\n[security.sasl]\npassword = \"hunter2\n";
+        let error = toml::from_str::<KafkaConfig>(text).unwrap_err();
+        assert!(
+            error.to_string().contains("hunter2"),
+            "toml itself quotes it"
+        );
+        let said = toml_error(&error, text);
+        assert!(!said.contains("hunter2"), "{said}");
+        assert!(said.starts_with("line 3, column "), "{said}");
+    }
 
     #[test]
     fn secrets_stay_out_of_debug() {

@@ -18,6 +18,6 @@ pub mod headers;
 pub mod record;
 pub mod security;
 
-pub use config::{KafkaConfig, PARTITIONER};
+pub use config::{KafkaConfig, PARTITIONER, toml_error};
 pub use record::{OutgoingRecord, envelope_headers};
 pub use security::{SaslConfig, Secret, SecurityConfig, TlsConfig, TokenProvider};

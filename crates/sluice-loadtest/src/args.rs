@@ -143,8 +143,12 @@ impl Args {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 toml::from_str::<File>(&text)
-                    .with_context(|| {
-                        format!("{} is not a valid client configuration", path.display())
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{} is not a valid client configuration: {}",
+                            path.display(),
+                            sluice_kafka::toml_error(&e, &text)
+                        )
                     })?
                     .kafka
             }

@@ -153,7 +153,8 @@ impl Default for HttpConfig {
 
 impl RelayConfig {
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Self = toml::from_str(text).map_err(|e| OutboxError::Config(e.to_string()))?;
+        let config: Self = toml::from_str(text)
+            .map_err(|e| OutboxError::Config(sluice_kafka::toml_error(&e, text)))?;
         config.validate()?;
         Ok(config)
     }
@@ -194,9 +195,32 @@ impl RelayConfig {
                 "producer.idempotence = false would let retries reorder or duplicate an aggregate's events",
             );
         }
+        // Properties are applied last and win over sluice's settings: these
+        // would undo what per-aggregate order rests on.
+        if let Some(key) = self
+            .producer
+            .kafka
+            .properties
+            .keys()
+            .find(|k| ORDER_BREAKING_PROPERTIES.contains(&k.as_str()))
+        {
+            return Err(OutboxError::Config(format!(
+                "[producer.kafka.properties] may not set {key:?}: the relay's per-aggregate order depends on it"
+            )));
+        }
         Ok(())
     }
 }
+
+/// librdkafka properties a relay's configuration may not override.
+const ORDER_BREAKING_PROPERTIES: [&str; 6] = [
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "partitioner",
+    "enable.gapless.guarantee",
+    "max.in.flight.requests.per.connection",
+];
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +249,9 @@ mod tests {
             "postgres://relay:hunter2@db/app"
         );
 
+        // A syntax error on the URL's line names the line, not its text.
+        let err = RelayConfig::from_toml(&text.replace("/app\"", "/app")).expect_err("unclosed");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = RelayConfig::from_toml(&format!("{text}\n[relay]\nbatch = 3\n"))
             .expect_err("unknown key");
         assert!(err.to_string().contains("batch"), "{err}");
@@ -237,5 +264,16 @@ mod tests {
         ))
         .expect_err("not idempotent");
         assert!(err.to_string().contains("idempotence"), "{err}");
+        for (key, value) in [
+            ("enable.idempotence", "false"),
+            ("partitioner", "random"),
+            ("enable.gapless.guarantee", "false"),
+        ] {
+            let err = RelayConfig::from_toml(&format!(
+                "{text}\n[producer.kafka.properties]\n\"{key}\" = \"{value}\"\n"
+            ))
+            .expect_err(key);
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 }

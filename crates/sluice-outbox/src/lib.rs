@@ -37,7 +37,9 @@
 //!   rendered for the configured names.
 //! - [`outbox`]: the writing side, [`Outbox`].
 //! - [`relay`]: [`Relay`]: bucket leadership ([`relay::plan`]), rounds,
-//!   the ordering rule ([`relay::settle`](mod@relay::settle)), dead-lettering.
+//!   the ordering rule ([`relay::settle`](mod@relay::settle)), the checks
+//!   that dead-letter a row before it is sent, and the marks, stats and
+//!   purge it writes back.
 //! - [`inbox`]: [`Inbox`], the consumer-side deduplication, and cleanup.
 //! - [`admin`]: status, listing and retry of rows, for the CLI and gauges.
 //! - [`error`](mod@error): [`OutboxError`].

@@ -146,7 +146,7 @@ impl ProducerConfig {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ProducerError> {
-        toml::from_str(text).map_err(|e| ProducerError::Config(e.to_string()))
+        toml::from_str(text).map_err(|e| ProducerError::Config(sluice_kafka::toml_error(&e, text)))
     }
 
     /// Overrides settings from `SLUICE_BOOTSTRAP_SERVERS`, `SLUICE_CLIENT_ID`,

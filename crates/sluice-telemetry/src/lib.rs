@@ -10,7 +10,8 @@
 //!   the names in [`metrics`]; [`metrics::prometheus`] installs a Prometheus
 //!   recorder.
 //! - **Endpoints**: [`http::Endpoints`] serves `/health`, `/ready` and
-//!   `/metrics`.
+//!   `/metrics`; [`shutdown::on_signal`] is the SIGTERM or Ctrl-C a
+//!   service stops on.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), sluice_telemetry::TelemetryError> {
@@ -21,6 +22,7 @@
 pub mod http;
 pub mod metrics;
 pub mod propagation;
+pub mod shutdown;
 
 use std::net::SocketAddr;
 

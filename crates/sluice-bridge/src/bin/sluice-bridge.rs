@@ -27,6 +27,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     // Logs, OTLP traces when OTEL_* asks for them, Prometheus metrics.
     let _telemetry = sluice_telemetry::init("sluice-bridge")?;
+    // Installed first, so a SIGTERM during start-up is a graceful stop too.
+    let shutdown = sluice_telemetry::shutdown::on_signal()?;
     let args = Args::parse();
     let config = BridgeConfig::load(&args.config)?;
     let registry = SchemaRegistry::load(&args.registry)
@@ -37,17 +39,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(%addr, "serving /health, /ready and /metrics");
     }
     tokio::spawn(endpoints.serve(bridge.status()));
-    bridge.run(shutdown_signal()).await?;
+    bridge.run(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down");
 }

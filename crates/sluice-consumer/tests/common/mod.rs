@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
 use sluice_consumer::ConsumerConfig;
 use sluice_core::Event;
 use sluice_events::proto::EmailReceived;
@@ -137,6 +139,32 @@ pub fn assert_per_key_order(
 }
 
 pub use sluice_testkit::read_topic;
+
+/// Offsets the group committed for `topic`'s partitions (-1 when none).
+pub fn committed(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<Vec<i64>> {
+    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
+        .client_config()
+        .set("group.id", group)
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => -1,
+        })
+        .collect())
+}
 
 /// Hands good events to the log; everything else fails before reaching it.
 pub struct Collect(pub std::sync::Arc<Log>);

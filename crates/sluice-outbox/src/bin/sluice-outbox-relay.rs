@@ -22,6 +22,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = sluice_telemetry::init("sluice-outbox-relay")?;
+    // Installed first, so a SIGTERM during start-up is a graceful stop too.
+    let shutdown = sluice_telemetry::shutdown::on_signal()?;
     let args = Args::parse();
     let config = RelayConfig::load(&args.config)?;
     let registry: Option<&'static SchemaRegistry> = match &config.registry {
@@ -37,17 +39,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(%addr, "serving /health, /ready and /metrics");
     }
     tokio::spawn(endpoints.serve(relay.status()));
-    relay.run(shutdown_signal()).await?;
+    relay.run(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down");
 }

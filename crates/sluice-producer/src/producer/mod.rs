@@ -13,7 +13,9 @@ mod encoded;
 mod route;
 mod send;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -57,37 +59,33 @@ impl Inner {
     }
 
     fn route(&self, event_type: &'static str) -> Arc<Route> {
-        if let Some(found) = self
-            .routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(event_type)
-        {
-            return Arc::clone(found);
-        }
-        let topic = self.topic_for(event_type);
-        let mut all = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(
-            all.entry(event_type)
-                .or_insert_with(|| Arc::new(Route::new(&topic))),
-        )
+        cached(&self.routes, event_type, || {
+            (event_type, Route::new(&self.topic_for(event_type)))
+        })
     }
 
     fn route_to_topic(&self, topic: &str) -> Arc<Route> {
-        if let Some(found) = self
-            .topic_routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(topic)
-        {
-            return Arc::clone(found);
-        }
-        let mut all = self.topic_routes.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(
-            all.entry(topic.to_owned())
-                .or_insert_with(|| Arc::new(Route::new(topic))),
-        )
+        cached(&self.topic_routes, topic, || {
+            (topic.to_owned(), Route::new(topic))
+        })
     }
+}
+
+/// The route `map` holds under `key`, made by `make` the first time.
+fn cached<K>(
+    map: &RwLock<HashMap<K, Arc<Route>>>,
+    key: &str,
+    make: impl FnOnce() -> (K, Route),
+) -> Arc<Route>
+where
+    K: Borrow<str> + Eq + Hash,
+{
+    if let Some(found) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return Arc::clone(found);
+    }
+    let (key, route) = make();
+    let mut all = map.write().unwrap_or_else(|e| e.into_inner());
+    Arc::clone(all.entry(key).or_insert_with(|| Arc::new(route)))
 }
 
 /// Publishes typed events. Cheap to clone; clones share one client.
