@@ -32,6 +32,13 @@ pub enum OutboxError {
     ProducerFatal(String),
     #[error("cannot create the producer: {0}")]
     Producer(#[from] sluice_producer::ProducerError),
+    /// Another relay of the same outbox runs with a different
+    /// `relay.buckets`: the two would map an aggregate to different
+    /// buckets, and both send it.
+    #[error(
+        "another relay of this outbox runs with {theirs} buckets, this one with {ours}: every relay of an outbox must use the same relay.buckets"
+    )]
+    BucketCount { ours: u32, theirs: i64 },
 }
 
 impl OutboxError {

@@ -103,3 +103,29 @@ async fn two_relays_share_buckets_and_one_takes_over_when_the_other_dies() -> an
     b.terminate()?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_with_another_bucket_count_refuses_to_run() -> anyhow::Result<()> {
+    let env = Env::start(2).await?;
+    let dir = tempfile::tempdir()?;
+    let mut a = env.start_relay_process(dir.path(), "a", "buckets = 16")?;
+    a.ready(Duration::from_secs(30)).await?;
+    wait_for_metric(&mut a, "sluice_outbox_buckets_held", |v| v == 16.0).await?;
+    // With 8 buckets it would map aggregates to buckets `a` does not
+    // know it shares.
+    let mut b = env.start_relay_process(dir.path(), "b", "buckets = 8")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.check_running().is_ok() {
+        ensure!(
+            Instant::now() < deadline,
+            "a relay with 8 buckets runs beside one with 16\n{}",
+            b.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = b.log_text();
+    ensure!(log.contains("runs with 16 buckets"), "{log}");
+    a.check_running()?;
+    wait_for_metric(&mut a, "sluice_outbox_buckets_held", |v| v == 16.0).await?;
+    Ok(())
+}

@@ -14,6 +14,11 @@
 //! number of member locks is the number of running relays, and each aims
 //! for `ceil(buckets / relays)`. Surplus buckets are released only between
 //! rounds (nothing in flight), so a handover never overlaps two senders.
+//!
+//! And every relay declares its bucket count with a shared lock
+//! `(space + 2, buckets)`: a relay that finds another count declared
+//! refuses to run, since two counts map one aggregate to two buckets that
+//! two relays could hold at once.
 
 use std::collections::BTreeSet;
 
@@ -65,6 +70,35 @@ pub fn plan(buckets: u32, held: &BTreeSet<u32>, relays: u32, offset: u32) -> Pla
         release: Vec::new(),
         try_lock,
         want,
+    }
+}
+
+/// Takes the shared lock that says this relay uses `buckets`, then fails
+/// with [`OutboxError::BucketCount`] if another count is declared.
+async fn declare_bucket_count(conn: &mut PgConnection, space: i32, buckets: u32) -> Result<()> {
+    let ours = i32::try_from(buckets).unwrap_or(i32::MAX);
+    sqlx::query("SELECT pg_advisory_lock_shared($1, $2)")
+        .bind(space + 2)
+        .bind(ours)
+        .execute(&mut *conn)
+        .await
+        .map_err(OutboxError::db("declaring the bucket count"))?;
+    let theirs: Option<i64> = sqlx::query_scalar(
+        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid::bigint = $1 AND objsubid = 2 AND objid::bigint <> $2 LIMIT 1",
+    )
+    .bind(i64::from(space) + 2)
+    .bind(i64::from(ours))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(OutboxError::db("reading the bucket counts"))?;
+    match theirs {
+        Some(theirs) => Err(OutboxError::BucketCount {
+            ours: buckets,
+            theirs,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -131,6 +165,7 @@ impl Leadership {
                     self.space + 1
                 )));
             }
+            declare_bucket_count(&mut conn, self.space, self.buckets).await?;
             self.member = pid.unsigned_abs();
             self.conn = Some(conn);
         }

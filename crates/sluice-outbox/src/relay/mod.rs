@@ -203,8 +203,10 @@ impl Relay {
         let result = loop {
             let now = Instant::now();
             if now >= next_rebalance {
-                if let Err(e) = self.leadership.rebalance().await {
-                    tracing::warn!(error = %e, "rebalancing buckets failed");
+                match self.leadership.rebalance().await {
+                    Err(e @ OutboxError::BucketCount { .. }) => break Err(e),
+                    Err(e) => tracing::warn!(error = %e, "rebalancing buckets failed"),
+                    Ok(()) => {}
                 }
                 next_rebalance = now + rebalance_every;
             }
