@@ -39,6 +39,8 @@ pub enum OutboxError {
         "another relay of this outbox runs with {theirs} buckets, this one with {ours}: every relay of an outbox must use the same relay.buckets"
     )]
     BucketCount { ours: u32, theirs: i64 },
+    #[error("the lock connection did not answer within {0:?}")]
+    LockTimeout(std::time::Duration),
 }
 
 impl OutboxError {
@@ -49,7 +51,10 @@ impl OutboxError {
     /// Whether trying again later may succeed (a database or connection
     /// error), as opposed to a mistake in configuration or input.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, OutboxError::Database { .. })
+        matches!(
+            self,
+            OutboxError::Database { .. } | OutboxError::LockTimeout(_)
+        )
     }
 }
 

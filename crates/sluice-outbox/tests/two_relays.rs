@@ -129,3 +129,31 @@ async fn a_relay_with_another_bucket_count_refuses_to_run() -> anyhow::Result<()
     wait_for_metric(&mut a, "sluice_outbox_buckets_held", |v| v == 16.0).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_whose_lock_session_ends_takes_its_buckets_again() -> anyhow::Result<()> {
+    const EVENTS: u64 = 2_000;
+    let env = Env::start(2).await?;
+    let dir = tempfile::tempdir()?;
+    let mut a = env.start_relay_process(dir.path(), "a", "buckets = 4")?;
+    a.ready(Duration::from_secs(30)).await?;
+    wait_for_metric(&mut a, "sluice_outbox_buckets_held", |v| v == 4.0).await?;
+    // The relay lives on; only the session that holds its locks ends.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM \
+         (SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' \
+          AND pid <> pg_backend_pid()) AS holders",
+    )
+    .fetch_one(&env.pool)
+    .await?;
+    ensure!(ended == 1, "{ended} sessions held advisory locks");
+    write_events(env.pool.clone(), env.outbox.clone(), EVENTS, 50, 2, 5).await?;
+    env.drained(Duration::from_secs(60)).await?;
+    a.check_running()?;
+    let log = a.log_text();
+    ensure!(log.contains("lost the lock connection"), "{log}");
+    wait_for_metric(&mut a, "sluice_outbox_buckets_held", |v| v == 4.0).await?;
+    let records = read_all(&env.kafka.bootstrap_servers(), TOPIC, EVENTS as usize)?;
+    check_order(&arrivals(&records)?)?;
+    Ok(())
+}

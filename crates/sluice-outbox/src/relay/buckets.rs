@@ -102,6 +102,18 @@ async fn declare_bucket_count(conn: &mut PgConnection, space: i32, buckets: u32)
     }
 }
 
+/// How long the lock connection may take to answer a query.
+const LOCK_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Server-side TCP keepalives for the lock session, so that PostgreSQL
+/// ends it (and frees its locks) within about half a minute of this
+/// relay's host going away, not after the system's two-hour default.
+const KEEPALIVES: [&str; 3] = [
+    "SET tcp_keepalives_idle = 10",
+    "SET tcp_keepalives_interval = 5",
+    "SET tcp_keepalives_count = 3",
+];
+
 /// The lock connection and the buckets held on it.
 #[derive(Debug)]
 pub(crate) struct Leadership {
@@ -149,6 +161,12 @@ impl Leadership {
             let mut conn = PgConnection::connect(self.url.expose())
                 .await
                 .map_err(OutboxError::db("opening the lock connection"))?;
+            for setting in KEEPALIVES {
+                sqlx::query(setting)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(OutboxError::db("setting the lock session's keepalives"))?;
+            }
             let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
                 .fetch_one(&mut conn)
                 .await
@@ -179,7 +197,12 @@ impl Leadership {
     /// there; loses every bucket if not. Called before each round.
     pub(crate) async fn confirm(&mut self) -> bool {
         let alive = match self.conn.as_mut() {
-            Some(conn) => conn.ping().await.is_ok(),
+            // A half-open connection would otherwise hang here for as long
+            // as TCP retransmits.
+            Some(conn) => matches!(
+                tokio::time::timeout(LOCK_QUERY_TIMEOUT, conn.ping()).await,
+                Ok(Ok(()))
+            ),
             None => false,
         };
         if !alive {
@@ -191,7 +214,11 @@ impl Leadership {
     /// Counts the running relays and takes or gives up buckets toward a
     /// fair share. Errors lose every bucket; the next call reconnects.
     pub(crate) async fn rebalance(&mut self) -> Result<()> {
-        let result = self.try_rebalance().await;
+        let result = match tokio::time::timeout(LOCK_QUERY_TIMEOUT * 4, self.try_rebalance()).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(OutboxError::LockTimeout(LOCK_QUERY_TIMEOUT * 4)),
+        };
         if result.is_err() {
             self.lose();
         }
