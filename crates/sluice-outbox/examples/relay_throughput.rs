@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             pg.url(),
             kafka.bootstrap_servers()
         ))?,
-        Some(sluice_events::registry()),
+        Some(sluice_events::registry().clone()),
     )
     .await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -463,3 +463,37 @@ async fn kept_rows_are_deleted_after_their_retention() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_committed_after_later_rows_were_published_is_published_too() -> anyhow::Result<()> {
+    let env = Env::start(1).await?;
+    let relay = env.spawn_relay("", "").await?;
+    let outbox = Outbox::new(&env.outbox, common::SOURCE)?;
+    // This transaction takes the lowest seq, then stays open.
+    let mut late = env.pool.begin().await?;
+    outbox
+        .enqueue(&mut late, &sequenced::event(0, "agg-late"))
+        .await?;
+    // Rows with higher seqs commit, and go out, meanwhile.
+    let early: Vec<_> = (1..6).map(|s| sequenced::event(s, "agg-early")).collect();
+    let mut tx = env.pool.begin().await?;
+    outbox.enqueue_all(&mut tx, &early).await?;
+    tx.commit().await?;
+    env.drained(TIMEOUT).await?;
+    let before = read_all(&env.kafka.bootstrap_servers(), TOPIC, 5)?;
+    ensure!(
+        before.len() == 5,
+        "{} records before the late commit",
+        before.len()
+    );
+    late.commit().await?;
+    env.drained(TIMEOUT).await?;
+    let after = read_all(&env.kafka.bootstrap_servers(), TOPIC, 6)?;
+    let seqs: HashSet<u64> = after
+        .iter()
+        .map(common::sequence)
+        .collect::<anyhow::Result<_>>()?;
+    ensure!(seqs == (0..6).collect(), "after the late commit: {seqs:?}");
+    relay.stop().await?;
+    Ok(())
+}

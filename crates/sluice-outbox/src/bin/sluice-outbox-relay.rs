@@ -4,6 +4,7 @@
 //! on SIGTERM or Ctrl-C (the round in flight is finished and marked).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -26,11 +27,12 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = sluice_telemetry::shutdown::on_signal()?;
     let args = Args::parse();
     let config = RelayConfig::load(&args.config)?;
-    let registry: Option<&'static SchemaRegistry> = match &config.registry {
-        Some(path) => Some(Box::leak(Box::new(
-            SchemaRegistry::load(path)
-                .with_context(|| format!("cannot load the registry {}", path.display()))?,
-        ))),
+    let registry = match &config.registry {
+        Some(path) => {
+            Some(Arc::new(SchemaRegistry::load(path).with_context(|| {
+                format!("cannot load the registry {}", path.display())
+            })?))
+        }
         None => None,
     };
     let endpoints = Endpoints::bind(config.http.listen).await?;

@@ -109,7 +109,7 @@ pub struct Relay {
     producer: Producer,
     names: Names,
     settings: RelaySettings,
-    registry: Option<&'static SchemaRegistry>,
+    registry: Option<Arc<SchemaRegistry>>,
     leadership: Leadership,
     status: RelayStatus,
     blocked: Blocked,
@@ -122,7 +122,7 @@ impl Relay {
     /// `relay.validate` is on (without one, nothing is checked).
     pub async fn connect(
         config: RelayConfig,
-        registry: Option<&'static SchemaRegistry>,
+        registry: Option<Arc<SchemaRegistry>>,
     ) -> Result<Self> {
         config.validate()?;
         let names = config.outbox.names()?;
@@ -381,7 +381,7 @@ impl Relay {
                     continue;
                 }
             };
-            if let Some(registry) = self.registry
+            if let Some(registry) = &self.registry
                 && let Err(failure) = check::payload(registry, &row.event_type, &row.payload)
             {
                 outcomes[i] = Outcome::Permanent(failure);

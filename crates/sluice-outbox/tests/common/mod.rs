@@ -107,7 +107,7 @@ listen = "127.0.0.1:0"
         properties: &str,
     ) -> anyhow::Result<RunningRelay> {
         let config = RelayConfig::from_toml(&self.relay_toml_with(relay, producer, properties))?;
-        let relay = Relay::connect(config, Some(sluice_events::registry())).await?;
+        let relay = Relay::connect(config, Some(sluice_events::registry().clone())).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(relay.run(async {
             let _ = stopped.await;
