@@ -24,6 +24,13 @@ pub struct OutboxConfig {
     pub inbox_table: String,
     /// The LISTEN/NOTIFY channel; by default `<schema>_<table>`.
     pub channel: Option<String>,
+    /// Whether `enqueue` sends a `NOTIFY` on the channel, so relays wake at
+    /// once (the lowest latency; the default). PostgreSQL takes a
+    /// cluster-wide lock while a transaction that notified commits, which
+    /// serializes such commits: writers committing at high rates should
+    /// set `false`, and relays then find their rows by polling, at most
+    /// `relay.poll_interval_ms` later. A relay-only setting has no effect.
+    pub notify: bool,
 }
 
 impl Default for OutboxConfig {
@@ -33,6 +40,7 @@ impl Default for OutboxConfig {
             table: "outbox".to_owned(),
             inbox_table: "inbox".to_owned(),
             channel: None,
+            notify: true,
         }
     }
 }

@@ -19,7 +19,8 @@ pub struct Outbox {
     source: String,
     topics: BTreeMap<String, String>,
     insert_sql: String,
-    notify_sql: String,
+    /// `None` when the configuration turns notifications off.
+    notify_sql: Option<String>,
 }
 
 /// One event as a row: what the Kafka record needs.
@@ -46,7 +47,9 @@ impl Outbox {
                  SELECT i, t, k, ty, p, h FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[]) \
                  WITH ORDINALITY AS u(i, t, k, ty, p, h, n) ORDER BY n"
             ),
-            notify_sql: format!("NOTIFY {}", names.channel.quoted()),
+            notify_sql: config
+                .notify
+                .then(|| format!("NOTIFY {}", names.channel.quoted())),
             names,
             encoder: Encoder::new(),
             source: source.into(),
@@ -185,10 +188,12 @@ impl Outbox {
         // Delivered to LISTENers when the transaction commits, not before,
         // and never when it rolls back; repeated NOTIFYs in one
         // transaction are folded into one.
-        sqlx::query(&self.notify_sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(OutboxError::db("notifying the relay"))?;
+        if let Some(notify) = &self.notify_sql {
+            sqlx::query(notify)
+                .execute(&mut *tx)
+                .await
+                .map_err(OutboxError::db("notifying the relay"))?;
+        }
         Ok(())
     }
 }
