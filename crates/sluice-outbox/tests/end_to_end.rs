@@ -24,13 +24,7 @@ impl InboxHandler<EmailReceived> for Count {
         _ctx: &Context,
         db: &mut PgConnection,
     ) -> Result<(), HandlerError> {
-        sqlx::query(
-            "INSERT INTO counters (name, n) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET n = counters.n + 1",
-        )
-        .bind(&event.email_id)
-        .execute(&mut *db)
-        .await
-        .map_err(HandlerError::retriable)?;
+        common::bump_counter(db, &event.email_id).await?;
         Ok(())
     }
 }

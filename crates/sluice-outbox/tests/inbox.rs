@@ -1,6 +1,8 @@
 //! The inbox on a real PostgreSQL: an event changes the database once,
 //! however often it is delivered; a failing handler leaves no inbox row.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,13 +26,7 @@ impl InboxHandler<EmailReceived> for Count {
         _ctx: &Context,
         db: &mut PgConnection,
     ) -> Result<(), HandlerError> {
-        sqlx::query(
-            "INSERT INTO counters (name, n) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET n = counters.n + 1",
-        )
-        .bind(&event.email_id)
-        .execute(&mut *db)
-        .await
-        .map_err(HandlerError::retriable)?;
+        common::bump_counter(db, &event.email_id).await?;
         if self
             .failures
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))

@@ -418,3 +418,18 @@ pub async fn write_events(
     }
     Ok(())
 }
+
+/// Adds one to the `counters` row `name`: the handlers' database write.
+pub async fn bump_counter(
+    db: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<(), sluice_consumer::HandlerError> {
+    sqlx::query(
+        "INSERT INTO counters (name, n) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET n = counters.n + 1",
+    )
+    .bind(name)
+    .execute(&mut *db)
+    .await
+    .map_err(sluice_consumer::HandlerError::retriable)?;
+    Ok(())
+}
