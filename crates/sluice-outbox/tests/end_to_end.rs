@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::ensure;
 use common::{Env, TOPIC, read_all};
@@ -73,25 +73,7 @@ async fn events_published_twice_change_the_consumers_database_once() -> anyhow::
     let inbox = Inbox::new(env.pool.clone(), &env.outbox, Count)?;
     let handlers = Handlers::new(sluice_events::registry().clone()).on::<EmailReceived, _>(inbox);
     let consumer = ConsumerBuilder::new(config).build(handlers)?;
-    let status = consumer.status();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consumer.run(async move {
-        let _ = stopped.await;
-    }));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let lag = status.lag();
-        if !lag.is_empty() && lag.iter().all(|l| l.records == Some(0)) {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the consumer did not catch up: {lag:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = stop.send(());
-    task.await??;
+    sluice_testkit::run_until_caught_up(consumer, Duration::from_secs(60)).await?;
 
     let counts: Vec<(String, i64)> = sqlx::query_as("SELECT name, n FROM counters ORDER BY name")
         .fetch_all(&env.pool)

@@ -24,6 +24,7 @@
 //! Debian package `postgresql` (`make deps` does) or set `SLUICE_PG_BIN`.
 
 mod admin;
+mod consume;
 mod kafkajs;
 mod mock;
 mod moto;
@@ -37,11 +38,12 @@ mod typed;
 use std::time::Duration;
 
 pub use admin::{create_topic, wait_for_topic};
+pub use consume::run_until_caught_up;
 pub use kafkajs::{ForeignRecord, Kafkajs, header as foreign_header};
 pub use mock::MockKafka;
 pub use moto::{MOTO_REGION, Moto, sdk_config_for};
 pub use postgres::{POSTGRES_USER, Postgres};
-pub use read::{header_count, header_text, http_get, read_topic};
+pub use read::{header_count, header_text, http_get, read_topic, reader_from_start};
 pub use tansu::{TANSU_VERSION, Tansu, free_port};
 pub use typed::{MessageError, decode_message, future_record};
 
@@ -89,6 +91,8 @@ pub enum TestkitError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("reading {topic}: {detail}")]
     Read { topic: String, detail: String },
+    #[error("the consumer failed: {0}")]
+    Consumer(String),
     #[error("creating topic {topic} failed: {detail}")]
     CreateTopic { topic: String, detail: String },
 }

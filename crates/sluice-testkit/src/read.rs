@@ -18,25 +18,7 @@ pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Result<Vec<OwnedMes
         topic: topic.to_owned(),
         detail,
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{topic}-{nanos}"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut list = TopicPartitionList::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            list.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-        }
-    }
-    if list.count() == 0 {
-        return Err(failed("no such topic".into()));
-    }
-    consumer.assign(&list)?;
+    let consumer = reader_from_start(bootstrap, topic)?;
     let mut records = Vec::with_capacity(n);
     let deadline = Instant::now() + Duration::from_secs(60);
     while records.len() < n {
@@ -60,6 +42,37 @@ pub fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Result<Vec<OwnedMes
         }
     }
     Ok(records)
+}
+
+/// A consumer of a group of its own, assigned every partition of `topic`
+/// from the beginning; fails when the topic has none.
+pub fn reader_from_start(bootstrap: &str, topic: &str) -> Result<BaseConsumer> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("reader-{topic}-{}-{nanos}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut list = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            list.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        }
+    }
+    if list.count() == 0 {
+        return Err(TestkitError::Read {
+            topic: topic.to_owned(),
+            detail: "no such topic".into(),
+        });
+    }
+    consumer.assign(&list)?;
+    Ok(consumer)
 }
 
 /// The last value of header `name`, as text (lossy).

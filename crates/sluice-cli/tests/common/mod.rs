@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
@@ -96,24 +96,6 @@ pub async fn consume(bootstrap: &str, topic: &str, fail: fn(u64) -> bool) -> any
     let handlers =
         Handlers::new(sluice_events::registry().clone()).on::<EmailReceived, _>(Reject(fail));
     let consumer = ConsumerBuilder::new(config).build(handlers)?;
-    let status = consumer.status();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consumer.run(async move {
-        let _ = stopped.await;
-    }));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let lag = status.lag();
-        if !lag.is_empty() && lag.iter().all(|l| l.records == Some(0)) {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the consumer did not catch up: {lag:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let _ = stop.send(());
-    task.await??;
+    sluice_testkit::run_until_caught_up(consumer, Duration::from_secs(60)).await?;
     Ok(())
 }

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use sluice_events::proto::EmailReceived;
 use sluice_outbox::{OutboxConfig, Relay, RelayConfig};
 use sluice_testkit::{MockKafka, Postgres};
@@ -162,19 +161,7 @@ pub fn read_all(
     topic: &str,
     at_least: usize,
 ) -> anyhow::Result<Vec<OwnedMessage>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{}", uuid_ish()))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut list = TopicPartitionList::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            list.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-        }
-    }
-    consumer.assign(&list)?;
+    let consumer = sluice_testkit::reader_from_start(bootstrap, topic)?;
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut last = Instant::now();
@@ -194,16 +181,6 @@ pub fn read_all(
             );
         }
     }
-}
-
-fn uuid_ish() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    )
 }
 
 /// The sequence of a record written from `sluice_testkit::sequenced::event`.
