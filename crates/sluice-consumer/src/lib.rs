@@ -41,6 +41,7 @@ pub mod config;
 mod consumer;
 pub mod dlq;
 pub mod error;
+mod fleet;
 pub mod handler;
 mod partition;
 mod poll;
@@ -60,6 +61,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::{ConsumerError, FailureKind, HandlerError};
+pub use fleet::{Fleet, FleetError, FleetStatus};
 pub use handler::{Context, Handler, Handlers, RecordHandler};
 pub use record::Record;
 pub use status::{ConsumerStatus, PartitionLag};

@@ -318,7 +318,7 @@ impl Running {
     pub async fn wait_caught_up(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            let lag: Vec<_> = self.status.routes().flat_map(|(_, s)| s.lag()).collect();
+            let lag: Vec<_> = self.status.members().flat_map(|(_, s)| s.lag()).collect();
             let done = !lag.is_empty()
                 && lag
                     .iter()
