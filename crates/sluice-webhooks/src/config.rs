@@ -197,7 +197,7 @@ impl SecretSource {
     }
 
     /// The secret, read from the environment when it says `env:NAME`.
-    pub fn resolve(&self, scheme: Scheme) -> Result<Secret, String> {
+    pub(crate) fn resolve(&self, scheme: Scheme) -> Result<Secret, String> {
         let text = match self.0.strip_prefix("env:") {
             Some(name) => std::env::var(name)
                 .map_err(|_| format!("the environment variable {name} is not set"))?,
@@ -207,6 +207,7 @@ impl SecretSource {
             Scheme::Standard => Secret::standard(&text),
             Scheme::Github => Secret::raw(&text),
         }
+        .map_err(|e| e.to_string())
     }
 }
 

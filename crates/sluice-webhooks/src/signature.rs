@@ -50,6 +50,15 @@ pub enum SignatureError {
     NoMatch,
 }
 
+/// Why a configured secret cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("a Standard Webhooks secret is base64 after `whsec_`: {0}")]
+    NotBase64(String),
+    #[error("the secret is empty")]
+    Empty,
+}
+
 /// A secret key. Its bytes never appear in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
@@ -63,24 +72,24 @@ impl fmt::Debug for Secret {
 impl Secret {
     /// A Standard Webhooks secret: base64, with or without its `whsec_`
     /// prefix.
-    pub fn standard(text: &str) -> Result<Self, String> {
+    pub fn standard(text: &str) -> Result<Self, SecretError> {
         let encoded = text.strip_prefix("whsec_").unwrap_or(text);
         let bytes = BASE64
             .decode(encoded.trim_end_matches('='))
             .or_else(|_| BASE64.decode(encoded))
             .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded))
-            .map_err(|e| format!("a Standard Webhooks secret is base64 after `whsec_`: {e}"))?;
+            .map_err(|e| SecretError::NotBase64(e.to_string()))?;
         Self::from_bytes(bytes)
     }
 
     /// A secret used as its bytes (GitHub's style).
-    pub fn raw(text: &str) -> Result<Self, String> {
+    pub fn raw(text: &str) -> Result<Self, SecretError> {
         Self::from_bytes(text.as_bytes().to_vec())
     }
 
-    fn from_bytes(bytes: Vec<u8>) -> Result<Self, String> {
+    fn from_bytes(bytes: Vec<u8>) -> Result<Self, SecretError> {
         if bytes.is_empty() {
-            return Err("the secret is empty".into());
+            return Err(SecretError::Empty);
         }
         Ok(Self(bytes))
     }
@@ -359,11 +368,21 @@ mod tests {
         );
         let name = "x-hub-signature-256";
         assert_eq!(
-            verify_github(std::slice::from_ref(&secret), name, Some(&sig), b"Hello, World!"),
+            verify_github(
+                std::slice::from_ref(&secret),
+                name,
+                Some(&sig),
+                b"Hello, World!"
+            ),
             Ok(())
         );
         assert_eq!(
-            verify_github(std::slice::from_ref(&secret), name, Some(&sig), b"Hello, World?"),
+            verify_github(
+                std::slice::from_ref(&secret),
+                name,
+                Some(&sig),
+                b"Hello, World?"
+            ),
             Err(SignatureError::NoMatch)
         );
         assert!(matches!(
