@@ -2,7 +2,8 @@
 //! fast as `--connections` senders go (each waits for its 202, so the
 //! broker's ack is in every latency), then a fixed rate through ingress,
 //! Kafka and egress to a local receiver, timed from the sender's POST to
-//! the receiver's arrival.
+//! the receiver's arrival; last, the egress alone, delivering the first
+//! run's records from the beginning of their topic.
 //!
 //! ```sh
 //! cargo run --release -p sluice-webhooks --example load -- --requests 100000 --connections 32
@@ -24,6 +25,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use sluice_telemetry::http::Readiness as _;
 use sluice_webhooks::signature::{Secret, standard_signature};
+use sluice_webhooks::config::EgressConfig;
 use sluice_webhooks::{Egress, Ingress, WebhooksConfig};
 use tokio::sync::Mutex;
 
@@ -47,13 +49,14 @@ struct Args {
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     duration: Duration,
     /// A Kafka cluster to use instead of the embedded mock cluster; the
-    /// topics `webhooks.load` and `webhooks.load.e2e` must exist.
+    /// topics `webhooks.load` and `webhooks.load.e2e` must exist and be
+    /// empty.
     #[arg(long)]
     brokers: Option<String>,
 }
 
-fn config(bootstrap: &str, receiver: Option<&str>) -> String {
-    let mut text = format!(
+fn ingress_config(bootstrap: &str) -> String {
+    format!(
         r#"
 [ingress]
 listen = "127.0.0.1:0"
@@ -74,22 +77,32 @@ event_type = "com.example.load.v1"
 secrets = ["{SECRET}"]
 key_pointer = "/key"
 "#
-    );
-    if let Some(url) = receiver {
-        text.push_str(&format!(
-            r#"
+    )
+}
+
+/// An egress of one endpoint, `url`, for `topic` from its beginning.
+fn egress_config(bootstrap: &str, topic: &str, url: &str, mock: bool) -> anyhow::Result<EgressConfig> {
+    let mut text = format!(
+        r#"
 [egress.kafka]
 bootstrap_servers = "{bootstrap}"
 [[egress.endpoint]]
 name = "receiver"
+group_id = "load-{topic}"
 url = "{url}"
-topics = ["webhooks.load.e2e"]
+topics = ["{topic}"]
 secrets = ["{SECRET}"]
 auto_offset_reset = "earliest"
 "#
-        ));
+    );
+    // The mock cluster holds every fetch for the consumer's longest wait,
+    // records ready or not (docs/performance.md).
+    if mock {
+        text.push_str("[egress.kafka.properties]\n\"fetch.wait.max.ms\" = \"5\"\n");
     }
-    text
+    WebhooksConfig::from_toml(&text)?
+        .egress
+        .context("an egress")
 }
 
 /// One signed POST; its latency in microseconds.
@@ -148,19 +161,22 @@ async fn ingress_run(url: &str, args: &Args) -> anyhow::Result<()> {
     let total = warm_up + args.requests;
     let latency = Arc::new(Mutex::new(histogram()));
     let mut started = None;
+    // One client (one keep-alive connection) per sender, kept across the
+    // phases: the measured one opens no connections.
+    let clients = (0..args.connections)
+        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build())
+        .collect::<Result<Vec<_>, _>>()?;
     for phase in ["warm-up", "measured"] {
         let end = if phase == "warm-up" { warm_up } else { total };
         if phase == "measured" {
             started = Some(Instant::now());
         }
         let mut senders = tokio::task::JoinSet::new();
-        for _ in 0..args.connections {
+        for client in &clients {
             let (url, next, latency) = (url.to_owned(), Arc::clone(&next), Arc::clone(&latency));
+            let client = client.clone();
             let measured = phase == "measured";
             senders.spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()?;
                 let mut mine = histogram();
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
@@ -264,20 +280,32 @@ async fn end_to_end_run(
     Ok(())
 }
 
-/// A receiver answering 200 at once, timing each arrival from the body's
-/// `sent_at_us`.
+/// A receiver answering 200 at once: it times each arrival that has a
+/// `sent_at_us` and counts the distinct `n` of the others.
 async fn receiver(
     arrivals: Arc<Mutex<Histogram<u64>>>,
     count: Arc<AtomicU64>,
+    untimed: Arc<AtomicU64>,
 ) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (arrivals, count) = (Arc::clone(&arrivals), Arc::clone(&count));
+            let (arrivals, count, untimed, seen) = (
+                Arc::clone(&arrivals),
+                Arc::clone(&count),
+                Arc::clone(&untimed),
+                Arc::clone(&seen),
+            );
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let (arrivals, count) = (Arc::clone(&arrivals), Arc::clone(&count));
+                    let (arrivals, count, untimed, seen) = (
+                        Arc::clone(&arrivals),
+                        Arc::clone(&count),
+                        Arc::clone(&untimed),
+                        Arc::clone(&seen),
+                    );
                     async move {
                         let body = request
                             .into_body()
@@ -293,6 +321,11 @@ async fn receiver(
                                 .await
                                 .record(micros_since_epoch().saturating_sub(sent).max(1));
                             count.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some(n) = json["n"].as_u64() {
+                            // Distinct records only: a redelivery does not count.
+                            if seen.lock().await.insert(n) {
+                                untimed.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
                     }
@@ -322,11 +355,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let arrivals = Arc::new(Mutex::new(histogram()));
     let count = Arc::new(AtomicU64::new(0));
-    let receiver_url = receiver(Arc::clone(&arrivals), Arc::clone(&count)).await?;
-    let config = WebhooksConfig::from_toml(&config(
-        &bootstrap,
-        (args.rate > 0).then_some(receiver_url.as_str()),
-    ))?;
+    let untimed = Arc::new(AtomicU64::new(0));
+    let receiver_url = receiver(
+        Arc::clone(&arrivals),
+        Arc::clone(&count),
+        Arc::clone(&untimed),
+    )
+    .await?;
+    let mock = args.brokers.is_none();
+    let config = WebhooksConfig::from_toml(&ingress_config(&bootstrap))?;
     let registry = Arc::new(sluice_core::SchemaRegistry::default());
     let ingress = Ingress::bind(config.ingress.as_ref().context("ingress")?, None).await?;
     let addr = ingress.local_addr().context("an address")?;
@@ -337,10 +374,14 @@ async fn main() -> anyhow::Result<()> {
     let ingress_task = tokio::spawn(ingress.run(until_stopped(stopped.clone())));
 
     ingress_run(&format!("http://{addr}/webhooks/load"), &args).await?;
-    if let Some(egress) = &config.egress {
-        let egress = Egress::start(egress, registry)?;
+    if args.rate > 0 {
+        let egress = Egress::start(
+            &egress_config(&bootstrap, "webhooks.load.e2e", &receiver_url, mock)?,
+            Arc::clone(&registry),
+        )?;
+        let (egress_stop, egress_stopped) = tokio::sync::watch::channel(false);
         let status = egress.status();
-        let egress_task = tokio::spawn(egress.run(until_stopped(stopped.clone())));
+        let egress_task = tokio::spawn(egress.run(until_stopped(egress_stopped)));
         let deadline = Instant::now() + Duration::from_secs(60);
         while let Err(why) = status.ready() {
             ensure!(Instant::now() < deadline, "the egress is not ready: {why}");
@@ -353,9 +394,34 @@ async fn main() -> anyhow::Result<()> {
             count,
         )
         .await?;
-        let _ = stop.send(true);
+        let _ = egress_stop.send(true);
         egress_task.await??;
     }
+    // The egress alone: the ingress run's records, delivered from the
+    // beginning of their topic as fast as the endpoint takes them.
+    let backlog = 2_000 + args.requests;
+    let egress = Egress::start(
+        &egress_config(&bootstrap, "webhooks.load", &receiver_url, mock)?,
+        registry,
+    )?;
+    let egress_task = tokio::spawn(egress.run(until_stopped(stopped.clone())));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut first = None;
+    while untimed.load(Ordering::Relaxed) < backlog {
+        ensure!(Instant::now() < deadline, "the egress delivered {} of {backlog}", untimed.load(Ordering::Relaxed));
+        if first.is_none() && untimed.load(Ordering::Relaxed) > 0 {
+            first = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let elapsed = first.context("a first delivery")?.elapsed();
+    println!(
+        "egress alone: {backlog} deliveries in {:.2} s = {:.0}/s (first to last, signed, 2xx awaited)",
+        elapsed.as_secs_f64(),
+        backlog as f64 / elapsed.as_secs_f64()
+    );
+    let _ = stop.send(true);
+    egress_task.await??;
     let _ = stop.send(true);
     ingress_task.await??;
     Ok(())

@@ -423,6 +423,20 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_configuration_loads() {
+        let doc = include_str!("../../../docs/webhooks.md");
+        let start = doc.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        let config = WebhooksConfig::from_toml(&doc[start..end]).unwrap();
+        let ingress = config.ingress.unwrap();
+        assert_eq!(ingress.sources.len(), 3);
+        assert_eq!(ingress.sources[1].scheme, Scheme::Github);
+        assert_eq!(ingress.sources[2].format, FormatName::Protobuf);
+        let endpoint = &config.egress.unwrap().endpoints[0];
+        assert_eq!(endpoint.dlq_topic.as_deref(), Some("webhooks.billing.dlq"));
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let config = WebhooksConfig::from_toml(BOTH).unwrap();
         let shown = format!("{config:?}");

@@ -14,6 +14,7 @@ use sluice_testkit::{MockKafka, header_text, read_topic};
 
 /// A second Standard Webhooks secret: the one being rotated to.
 const NEXT_SECRET: &str = "whsec_c2VjcmV0LW51bWJlci10d28=";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 
 fn ingress_config(bootstrap: &str) -> String {
@@ -101,13 +102,9 @@ async fn the_reference_library_signs_what_the_ingress_accepts_and_refuses() -> a
         .collect();
 
     // Signed with the current secret, and with the one being rotated to.
-    let (status, reply) = post(
-        &client,
-        &url,
-        &standard_headers("msg_1", now, &signatures[0]),
-        body,
-    )
-    .await;
+    let mut traced = standard_headers("msg_1", now, &signatures[0]);
+    traced.push(("traceparent", TRACEPARENT.into()));
+    let (status, reply) = post(&client, &url, &traced, body).await;
     ensure!(status == 202 && reply["id"] == "msg_1", "{status} {reply}");
     let (status, reply) = post(
         &client,
@@ -224,6 +221,11 @@ async fn the_reference_library_signs_what_the_ingress_accepts_and_refuses() -> a
                 ("msg_2".into(), other.as_bytes().to_vec())
             ]
     );
+    let first = records
+        .iter()
+        .find(|r| header_text(r, "ce_id").as_deref() == Some("msg_1"))
+        .context("msg_1")?;
+    ensure!(header_text(first, "traceparent").as_deref() == Some(TRACEPARENT), "the sender's trace");
     ensure!(header_text(&records[0], "ce_source").as_deref() == Some("/webhooks/billing"));
     ensure!(header_text(&records[0], "ce_type").as_deref() == Some("com.example.billing.v1"));
     service.stop().await;
