@@ -24,8 +24,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use sluice_telemetry::http::Readiness as _;
-use sluice_webhooks::signature::{Secret, standard_signature};
 use sluice_webhooks::config::EgressConfig;
+use sluice_webhooks::signature::{Secret, standard_signature};
 use sluice_webhooks::{Egress, Ingress, WebhooksConfig};
 use tokio::sync::Mutex;
 
@@ -81,7 +81,12 @@ key_pointer = "/key"
 }
 
 /// An egress of one endpoint, `url`, for `topic` from its beginning.
-fn egress_config(bootstrap: &str, topic: &str, url: &str, mock: bool) -> anyhow::Result<EgressConfig> {
+fn egress_config(
+    bootstrap: &str,
+    topic: &str,
+    url: &str,
+    mock: bool,
+) -> anyhow::Result<EgressConfig> {
     let mut text = format!(
         r#"
 [egress.kafka]
@@ -408,7 +413,11 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut first = None;
     while untimed.load(Ordering::Relaxed) < backlog {
-        ensure!(Instant::now() < deadline, "the egress delivered {} of {backlog}", untimed.load(Ordering::Relaxed));
+        ensure!(
+            Instant::now() < deadline,
+            "the egress delivered {} of {backlog}",
+            untimed.load(Ordering::Relaxed)
+        );
         if first.is_none() && untimed.load(Ordering::Relaxed) > 0 {
             first = Some(Instant::now());
         }

@@ -124,7 +124,8 @@ pub struct SourceConfig {
     /// The signature header of the GitHub scheme.
     #[serde(default = "default_github_signature_header")]
     pub signature_header: String,
-    /// The delivery-id header of the GitHub scheme, for deduplication.
+    /// The delivery-id header of the GitHub scheme: the dedup id and
+    /// `ce_id`; a request without it is refused with 401.
     #[serde(default = "default_github_id_header")]
     pub id_header: String,
     /// The body as a CloudEvent of this type, its JSON the record value as
@@ -141,8 +142,9 @@ pub struct SourceConfig {
     /// by default the key is the webhook id. A body without it is refused
     /// with 400.
     pub key_pointer: Option<String>,
-    /// Requests per second accepted from this source; more get 429 with
-    /// `Retry-After`.
+    /// Requests per second accepted from this source (up to a second's
+    /// worth at once); more get 429 with `Retry-After`. Counted after the
+    /// signature check.
     pub max_requests_per_second: Option<u32>,
 }
 
@@ -211,6 +213,31 @@ impl SecretSource {
     }
 }
 
+/// An endpoint's URL; `Debug` shows its scheme and host, never its
+/// user, path or query.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct EndpointUrl(String);
+
+impl EndpointUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EndpointUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("?", &self.0));
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        write!(f, "{scheme}://{host}/<redacted>")
+    }
+}
+
 /// Kafka → HTTP.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,7 +253,9 @@ pub struct EgressConfig {
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     pub name: String,
-    pub url: String,
+    /// Where records are POSTed. Shown as scheme and host only: a webhook
+    /// URL's path or query often is a credential.
+    pub url: EndpointUrl,
     pub topics: Vec<String>,
     /// Default `sluice-webhooks.{name}`.
     pub group_id: Option<String>,
@@ -262,6 +291,9 @@ pub struct EndpointConfig {
     #[serde(default)]
     pub auto_offset_reset: sluice_consumer::AutoOffsetReset,
 }
+
+/// The longest wait a duration setting may ask for.
+const MAX_DURATION_MS: u64 = 24 * 3600 * 1000;
 
 fn default_timeout_ms() -> u64 {
     10_000
@@ -345,9 +377,13 @@ impl WebhooksConfig {
                     ));
                 }
             }
-            if ingress.max_body_bytes == 0 || ingress.dedup_capacity == 0 {
+            if ingress.max_body_bytes == 0
+                || ingress.dedup_capacity == 0
+                || ingress.dedup_window_secs == 0
+            {
                 return bad(
-                    "[ingress] max_body_bytes and dedup_capacity must be at least 1".into(),
+                    "[ingress] max_body_bytes, dedup_capacity and dedup_window_secs must be at least 1"
+                        .into(),
                 );
             }
         }
@@ -357,7 +393,8 @@ impl WebhooksConfig {
             }
             for endpoint in &egress.endpoints {
                 let name = &endpoint.name;
-                if !(endpoint.url.starts_with("http://") || endpoint.url.starts_with("https://")) {
+                let url = endpoint.url.as_str();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return bad(format!(
                         "endpoint {name:?}: url must be http:// or https://"
                     ));
@@ -377,6 +414,25 @@ impl WebhooksConfig {
                     return bad(format!(
                         "endpoint {name:?}: circuit_failure_threshold must be at least 1"
                     ));
+                }
+                let durations = [
+                    ("timeout_ms", endpoint.timeout_ms),
+                    ("circuit_open_ms", endpoint.circuit_open_ms),
+                    ("max_retry_after_ms", endpoint.max_retry_after_ms),
+                ]
+                .into_iter()
+                .chain(
+                    endpoint
+                        .retry_schedule_ms
+                        .iter()
+                        .map(|&ms| ("retry_schedule_ms", ms)),
+                );
+                for (field, ms) in durations {
+                    if ms > MAX_DURATION_MS {
+                        return bad(format!(
+                            "endpoint {name:?}: {field} is over a day ({ms} ms)"
+                        ));
+                    }
                 }
             }
         }
@@ -437,6 +493,13 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_urls_show_their_host_only() {
+        let url = EndpointUrl::new("https://user:pw@hooks.example.com:8443/T0/B1/s3cr3t?token=abc");
+        let shown = format!("{url:?}");
+        assert_eq!(shown, "https://hooks.example.com:8443/<redacted>");
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let config = WebhooksConfig::from_toml(BOTH).unwrap();
         let shown = format!("{config:?}");
@@ -469,6 +532,17 @@ mod tests {
         refuse(
             &BOTH.replace("http://localhost:9", "ftp://x"),
             "http:// or https://",
+        );
+        refuse(
+            &format!("{BOTH}circuit_open_ms = 100000000000\n"),
+            "circuit_open_ms is over a day",
+        );
+        refuse(
+            &BOTH.replace(
+                "[egress.kafka]",
+                "[ingress]\ndedup_window_secs = 0\n[egress.kafka]",
+            ),
+            "dedup_window_secs",
         );
     }
 }

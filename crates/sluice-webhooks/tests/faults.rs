@@ -76,7 +76,10 @@ async fn a_down_cluster_answers_503_and_the_senders_retry_publishes_once() -> an
     let (status, retry_after) =
         post_with_retry_after(&client, &url, "during", r#"{"n": 1}"#).await?;
     ensure!(status == 503, "with the cluster down: {status}");
-    ensure!(retry_after.is_some_and(|s| s >= 1), "Retry-After: {retry_after:?}");
+    ensure!(
+        retry_after.is_some_and(|s| s >= 1),
+        "Retry-After: {retry_after:?}"
+    );
 
     // The sender retries the same id until the cluster is back.
     kafka.cluster().broker_up(1)?;
@@ -87,7 +90,10 @@ async fn a_down_cluster_answers_503_and_the_senders_retry_publishes_once() -> an
             break;
         }
         ensure!(status == 503, "while the cluster comes back: {status}");
-        ensure!(Instant::now() < deadline, "still 503 after the cluster came back");
+        ensure!(
+            Instant::now() < deadline,
+            "still 503 after the cluster came back"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (status, _) = post_signed(&client, &url, "during", r#"{"n": 1}"#).await;
@@ -95,7 +101,10 @@ async fn a_down_cluster_answers_503_and_the_senders_retry_publishes_once() -> an
     service.stop().await;
 
     let records = read_topic(&bootstrap, "orders", 2)?;
-    let ids: Vec<_> = records.iter().filter_map(|r| header_text(r, "ce_id")).collect();
+    let ids: Vec<_> = records
+        .iter()
+        .filter_map(|r| header_text(r, "ce_id"))
+        .collect();
     ensure!(ids == ["before", "during"], "{ids:?}");
     Ok(())
 }
@@ -122,7 +131,10 @@ async fn a_sender_over_its_rate_gets_429_with_retry_after() -> anyhow::Result<()
     ensure!(!accepted.is_empty(), "none accepted");
     service.stop().await;
     let records = read_topic(&bootstrap, "orders", accepted.len())?;
-    let mut ids: Vec<_> = records.iter().filter_map(|r| header_text(r, "ce_id")).collect();
+    let mut ids: Vec<_> = records
+        .iter()
+        .filter_map(|r| header_text(r, "ce_id"))
+        .collect();
     ids.sort();
     accepted.sort();
     ensure!(ids == accepted, "in Kafka {ids:?}, accepted {accepted:?}");
@@ -159,20 +171,27 @@ async fn dead_and_silent_endpoints_are_dead_lettered_and_hold_no_other() -> anyh
         endpoint(
             "silent",
             &format!("http://127.0.0.1:{silent_port}/hooks"),
-            "dlq_topic = \"orders.silent.dlq\"\ntimeout_ms = 300",
+            "dlq_topic = \"orders.silent.dlq\"\ntimeout_ms = 300\ncircuit_failure_threshold = 50",
         ),
     );
     let service = Service::start(&toml).await;
     let client = reqwest::Client::new();
     let n = 5;
     for i in 0..n {
-        let (status, reply) =
-            post_signed(&client, &service.url("shop"), &format!("o-{i}"), r#"{"n": 1}"#).await;
+        let (status, reply) = post_signed(
+            &client,
+            &service.url("shop"),
+            &format!("o-{i}"),
+            r#"{"n": 1}"#,
+        )
+        .await;
         ensure!(status == 202, "{status} {reply}");
     }
-    live.wait_for("the live endpoint's deliveries", Duration::from_secs(15), |r| {
-        r.len() >= n
-    })
+    live.wait_for(
+        "the live endpoint's deliveries",
+        Duration::from_secs(15),
+        |r| r.len() >= n,
+    )
     .await;
 
     for (topic, class) in [
@@ -187,14 +206,24 @@ async fn dead_and_silent_endpoints_are_dead_lettered_and_hold_no_other() -> anyh
                 "{topic}: {:?}",
                 header_text(record, dlq::ERROR_CLASS)
             );
-            ensure!(header_text(record, dlq::ATTEMPTS).as_deref() == Some("3"), "{topic}: attempts");
+            ensure!(
+                header_text(record, dlq::ATTEMPTS).as_deref() == Some("3"),
+                "{topic}: attempts"
+            );
             ids.push(header_text(record, "ce_id").context("ce_id")?);
         }
         ids.sort();
-        ensure!(ids == (0..n).map(|i| format!("o-{i}")).collect::<Vec<_>>(), "{topic}: {ids:?}");
+        ensure!(
+            ids == (0..n).map(|i| format!("o-{i}")).collect::<Vec<_>>(),
+            "{topic}: {ids:?}"
+        );
     }
     service.stop().await;
-    ensure!(live.received().len() == n, "the live endpoint got {}", live.received().len());
+    ensure!(
+        live.received().len() == n,
+        "the live endpoint got {}",
+        live.received().len()
+    );
     drop(silent);
     Ok(())
 }

@@ -225,7 +225,10 @@ async fn the_reference_library_signs_what_the_ingress_accepts_and_refuses() -> a
         .iter()
         .find(|r| header_text(r, "ce_id").as_deref() == Some("msg_1"))
         .context("msg_1")?;
-    ensure!(header_text(first, "traceparent").as_deref() == Some(TRACEPARENT), "the sender's trace");
+    ensure!(
+        header_text(first, "traceparent").as_deref() == Some(TRACEPARENT),
+        "the sender's trace"
+    );
     ensure!(header_text(&records[0], "ce_source").as_deref() == Some("/webhooks/billing"));
     ensure!(header_text(&records[0], "ce_type").as_deref() == Some("com.example.billing.v1"));
     service.stop().await;
@@ -275,6 +278,14 @@ async fn github_style_signatures_and_typed_sources() -> anyhow::Result<()> {
     ensure!(status == 401, "a tampered body: {status}");
     let (status, _) = post(&client, &url, &github(signature, "d-4")[..1], push).await;
     ensure!(status == 401, "no signature: {status}");
+    let (status, reply) = post(&client, &url, &github(signature, "d-5")[..2], push).await;
+    ensure!(status == 401, "no delivery id: {status} {reply}");
+    ensure!(
+        reply["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("x-github-delivery")),
+        "{reply}"
+    );
     let record = &read_topic(&bootstrap, "github", 1)?[0];
     ensure!(rdkafka::Message::payload(record) == Some(push.as_bytes()));
 

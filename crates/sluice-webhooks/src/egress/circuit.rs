@@ -64,16 +64,28 @@ impl Circuit {
         *self.lock() = State::Closed { failures: 0 };
     }
 
+    /// An answer that says nothing of the endpoint's health (408, 429): a
+    /// probe that gets one hands its turn to the next request.
+    pub(crate) fn neutral(&self) {
+        let mut state = self.lock();
+        if let State::Probing { .. } = *state {
+            *state = State::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+
     pub(crate) fn failure(&self, now: Instant) {
         let mut state = self.lock();
         let failures = match *state {
             State::Closed { failures } => failures.saturating_add(1),
-            State::Open { .. } | State::Probing { .. } => self.threshold,
+            // Requests sent before the circuit opened, failing late: the
+            // circuit stays open as long as it was going to.
+            State::Open { .. } => return,
+            State::Probing { .. } => self.threshold,
         };
         *state = if failures >= self.threshold {
-            if !matches!(*state, State::Open { .. }) {
-                tracing::warn!(failures, "endpoint failing; circuit open");
-            }
+            tracing::warn!(failures, "endpoint failing; circuit open");
             State::Open {
                 until: now + self.open_for,
             }
@@ -119,6 +131,23 @@ mod tests {
         assert!(circuit.permit(later).is_err());
         circuit.success();
         assert_eq!(circuit.permit(later), Ok(()));
+        assert!(!circuit.is_open());
+    }
+
+    #[test]
+    fn late_failures_do_not_extend_an_open_circuit_and_a_throttled_probe_passes_its_turn() {
+        let circuit = Circuit::new(1, Duration::from_secs(5), Duration::from_secs(10));
+        let t0 = Instant::now();
+        circuit.failure(t0);
+        circuit.failure(t0 + Duration::from_secs(4));
+        let probe_at = t0 + Duration::from_secs(5);
+        assert_eq!(circuit.permit(probe_at), Ok(()));
+        assert!(circuit.permit(probe_at).is_err());
+        // The probe got 429: the next request probes at once, not after
+        // the probe timeout.
+        circuit.neutral();
+        assert_eq!(circuit.permit(Instant::now()), Ok(()));
+        circuit.success();
         assert!(!circuit.is_open());
     }
 

@@ -43,7 +43,6 @@ impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
             .field("endpoint", &self.endpoint)
-            .field("url", &self.url)
             .finish_non_exhaustive()
     }
 }
@@ -87,7 +86,7 @@ impl Delivery {
             })?;
         Ok(Self {
             endpoint: config.name.clone(),
-            url: config.url.clone(),
+            url: config.url.as_str().to_owned(),
             client,
             scheme: config.scheme,
             secrets,
@@ -215,7 +214,12 @@ impl Delivery {
                 };
                 return Answer::Retry {
                     class,
-                    message: format!("POST {}: {error}", self.url),
+                    // Not the URL: it may carry credentials.
+                    message: format!(
+                        "POST to endpoint {}: {}",
+                        self.endpoint,
+                        error_chain(&error.without_url())
+                    ),
                     after: None,
                 };
             }
@@ -307,7 +311,9 @@ impl Delivery {
                 message,
                 after,
             } => {
-                if class != "http_throttled" {
+                if class == "http_throttled" {
+                    self.circuit.neutral();
+                } else {
                     self.circuit.failure(Instant::now());
                 }
                 let wait = self.wait_after(ctx.attempt(), after);
@@ -320,6 +326,19 @@ impl Delivery {
             }
         }
     }
+}
+
+/// An error and its sources, which say what failed (refused, reset,
+/// timed out) where reqwest's own message does not.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -2,14 +2,16 @@
 //!
 //! A request is checked in this order, and the first failing check answers:
 //! the source exists (404), the method is POST (405), the content type is
-//! JSON (415), the body fits `max_body_bytes` (413), the source is under
-//! its rate (429), the signature verifies (401), the JSON is valid and
-//! fits the schema (400), the producer can take it (503 while the cluster
-//! is unreachable, 429 while its buffer is full). Then the webhook id is
-//! claimed in the dedup window (a repeat answers 202 and publishes
-//! nothing), the record is published, and `202` answers only after the
-//! broker acknowledged it. The publish runs in its own task, so a sender
-//! hanging up does not cut it short.
+//! JSON (415), the body fits `max_body_bytes` (413) and arrives in time
+//! (408), the signature verifies (401), the source is under its rate (429),
+//! the JSON is valid, has its key and fits the schema (400). Then the
+//! webhook id is claimed in the dedup window (a repeat answers 202 and
+//! publishes nothing), the producer must not have failed for good (503)
+//! and must have room in its buffer (429), the record is published (503
+//! while the cluster is unreachable, 413 over the record limit), and `202`
+//! answers only after the broker acknowledged it. The publish, and the
+//! id's claim with it, runs in its own task, so a sender hanging up does
+//! not cut it short.
 
 mod dedup;
 mod reply;
@@ -27,7 +29,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use sluice_core::SchemaRegistry;
 use sluice_producer::{Delivered, EncodedRecord, Producer};
 use tokio::net::TcpListener;
@@ -40,6 +42,10 @@ use source::{Record, Source};
 
 /// How long connections may take to finish after shutdown is asked.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request's headers must arrive within this time, its body within
+/// the next.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Shared {
     sources: HashMap<String, Source>,
@@ -63,7 +69,7 @@ impl std::fmt::Debug for Ingress {
     }
 }
 
-/// Readiness of the ingress: its producer reaches the cluster.
+/// Readiness of the ingress: its producer has not failed for good.
 #[derive(Debug, Clone)]
 pub struct IngressStatus {
     producer: Producer,
@@ -74,9 +80,9 @@ impl sluice_telemetry::http::Readiness for IngressStatus {
         if self.producer.is_fatal() {
             return Err("the ingress producer hit a fatal error".into());
         }
-        if self.producer.is_circuit_open() {
-            return Err("the Kafka cluster is unreachable".into());
-        }
+        // Not while the cluster is unreachable: requests then answer 503
+        // and probe it, and an instance taken out of service would never
+        // see the cluster come back.
         Ok(())
     }
 }
@@ -148,8 +154,10 @@ impl Ingress {
                     let shared = Arc::clone(&shared);
                     async move { Ok::<_, Infallible>(answer(&shared, request).await) }
                 });
-                let connection =
-                    http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
                 let mut connection = std::pin::pin!(connection);
                 tokio::select! {
                     _ = connection.as_mut() => return,
@@ -226,19 +234,10 @@ async fn serve(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large(limit));
     }
-    source.admit().map_err(|wait| {
-        Reject::Busy(
-            format!(
-                "source {:?} is over its max_requests_per_second",
-                source.name
-            ),
-            wait,
-        )
-    })?;
     let (parts, body) = request.into_parts();
-    let body = Limited::new(body, limit)
-        .collect()
+    let body = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect())
         .await
+        .map_err(|_| Reject::Timeout)?
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 too_large(limit)
@@ -248,6 +247,17 @@ async fn serve(
         })?
         .to_bytes();
     let webhook_id = source.verify(&parts.headers, &body)?;
+    // Counted after the signature: others' requests do not use up the
+    // sender's rate.
+    source.admit().map_err(|wait| {
+        Reject::Busy(
+            format!(
+                "source {:?} is over its max_requests_per_second",
+                source.name
+            ),
+            wait,
+        )
+    })?;
     let max_record_bytes = shared.producer.config().max_record_bytes;
     let record = source.record(
         webhook_id,
@@ -256,10 +266,20 @@ async fn serve(
         shared.registry.as_ref(),
         max_record_bytes,
     )?;
-    let producer = &shared.producer;
-    if producer.is_fatal() || producer.is_circuit_open() {
+    // A repeat is answered from the window, even while the cluster is
+    // unreachable.
+    let claim = format!("{}\n{}", source.name, record.id);
+    let publishing = match shared.dedup.claim(&claim).await {
+        Claim::Duplicate(event_id) => return Ok(reply::accepted(&event_id, None)),
+        Claim::First(publishing) => publishing,
+    };
+    let producer = shared.producer.clone();
+    // While the producer's circuit is open, its own admission answers
+    // (Unavailable, 503) and lets a probe through now and then, which
+    // closes the circuit once the cluster is back.
+    if producer.is_fatal() {
         return Err(Reject::Unavailable(
-            "the Kafka cluster is unreachable; nothing was published".into(),
+            "the ingress producer hit a fatal error; nothing was published".into(),
         ));
     }
     if producer.buffered_bytes() as u64 >= producer.config().max_buffered_bytes {
@@ -268,24 +288,21 @@ async fn serve(
             Duration::from_secs(1),
         ));
     }
-    let publishing = match &record.webhook_id {
-        None => None,
-        Some(id) => match shared.dedup.claim(&format!("{}\n{id}", source.name)).await {
-            Claim::Duplicate(event_id) => return Ok(reply::accepted(&event_id, None)),
-            Claim::First(publishing) => Some(publishing),
-        },
-    };
-    let task = tokio::spawn(publish(producer.clone(), source.topic.clone(), record));
-    match task.await {
-        Ok(Ok(delivered)) => {
-            if let Some(publishing) = publishing {
-                publishing.done(delivered.event_id.clone());
-            }
-            Ok(reply::accepted(
-                &delivered.event_id,
-                Some((&delivered.topic, delivered.partition, delivered.offset)),
-            ))
+    // The claim goes with the publish: a sender hanging up does not free
+    // the id while its record may still be delivered.
+    let topic = source.topic.clone();
+    let task = tokio::spawn(async move {
+        let result = publish(producer, topic, record).await;
+        if let Ok(delivered) = &result {
+            publishing.done(delivered.event_id.clone());
         }
+        result
+    });
+    match task.await {
+        Ok(Ok(delivered)) => Ok(reply::accepted(
+            &delivered.event_id,
+            Some((&delivered.topic, delivered.partition, delivered.offset)),
+        )),
         Ok(Err(reject)) => Err(reject),
         Err(join) => Err(Reject::Internal(format!("the publish task failed: {join}"))),
     }

@@ -21,6 +21,8 @@ pub(crate) enum Reject {
     ContentType(String),
     /// 413.
     TooLarge(String),
+    /// 408: the body did not arrive in time.
+    Timeout,
     /// 401.
     Signature(SignatureError),
     /// 400: malformed or schema-invalid JSON, a bad id or key.
@@ -56,6 +58,7 @@ impl Reject {
             Reject::Method => StatusCode::METHOD_NOT_ALLOWED,
             Reject::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Reject::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Reject::Timeout => StatusCode::REQUEST_TIMEOUT,
             Reject::Signature(_) => StatusCode::UNAUTHORIZED,
             Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
             Reject::Busy(..) => StatusCode::TOO_MANY_REQUESTS,
@@ -68,6 +71,7 @@ impl Reject {
         match self {
             Reject::UnknownSource(name) => format!("no webhook source {name:?}"),
             Reject::Method => "use POST".into(),
+            Reject::Timeout => "the body did not arrive in time".into(),
             Reject::Signature(e) => format!("signature refused: {e}"),
             Reject::ContentType(m)
             | Reject::TooLarge(m)

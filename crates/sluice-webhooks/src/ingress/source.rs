@@ -49,8 +49,7 @@ pub(crate) struct Source {
 
 /// A verified request, ready to publish.
 pub(crate) struct Record {
-    /// The webhook id when the request had one: the dedup key and `ce_id`.
-    pub(crate) webhook_id: Option<String>,
+    /// The webhook id: the dedup key and the record's `ce_id`.
     pub(crate) id: String,
     pub(crate) key: String,
     pub(crate) value: Vec<u8>,
@@ -101,11 +100,8 @@ impl Source {
             .max_requests_per_second
             .and_then(NonZeroU32::new)
             .map(|rate| {
-                let burst = NonZeroU32::new(rate.get() / 10).unwrap_or(NonZeroU32::MIN);
-                RateLimiter::direct_with_clock(
-                    Quota::per_second(rate).allow_burst(burst),
-                    MonotonicClock,
-                )
+                // Up to a second's worth at once, then the rate.
+                RateLimiter::direct_with_clock(Quota::per_second(rate), MonotonicClock)
             });
         Ok(Self {
             name: config.name.clone(),
@@ -131,12 +127,8 @@ impl Source {
             .map_err(|not_until| not_until.wait_time_from(Instant::now()))
     }
 
-    /// Checks the signature; returns the webhook id, if the scheme has one.
-    pub(crate) fn verify(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Option<String>, Reject> {
+    /// Checks the signature; returns the webhook id.
+    pub(crate) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<String, Reject> {
         let id = match self.scheme {
             Scheme::Standard => {
                 let found = StandardHeaders {
@@ -152,30 +144,32 @@ impl Source {
                     self.tolerance,
                 )
                 .map_err(Reject::Signature)?;
-                Some(id)
+                id
             }
             Scheme::Github => {
                 let value = signed_text(headers, &self.signature_header)?;
                 signature::verify_github(&self.secrets, &self.signature_header, value, body)
                     .map_err(Reject::Signature)?;
-                signed_text(headers, &self.id_header)?
+                // The delivery id is what deduplicates redeliveries.
+                signed_text(headers, &self.id_header)?.ok_or_else(|| {
+                    Reject::Signature(signature::SignatureError::MissingHeader(
+                        self.id_header.clone(),
+                    ))
+                })?
             }
-        };
-        let Some(id) = id else {
-            return Ok(None);
         };
         if id.is_empty() || id.len() > MAX_ID_BYTES || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Reject::BadRequest(format!(
                 "the webhook id must be 1 to {MAX_ID_BYTES} visible ASCII characters"
             )));
         }
-        Ok(Some(id.to_owned()))
+        Ok(id.to_owned())
     }
 
     /// The record a verified body becomes.
     pub(crate) fn record(
         &self,
-        webhook_id: Option<String>,
+        webhook_id: String,
         headers: &HeaderMap,
         body: &[u8],
         registry: Option<&Arc<SchemaRegistry>>,
@@ -213,9 +207,7 @@ impl Source {
                 )
             }
         };
-        if let Some(id) = &webhook_id {
-            envelope.id = id.clone();
-        }
+        envelope.id = webhook_id;
         if let Some(traceparent) = text(headers, "traceparent").ok().flatten() {
             let tracestate = text(headers, "tracestate")
                 .ok()
@@ -248,7 +240,6 @@ impl Source {
         envelope
             .write_headers(|name, value| record_headers.push((name.to_owned(), value.to_vec())));
         Ok(Record {
-            webhook_id,
             id: envelope.id,
             key,
             value,
