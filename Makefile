@@ -7,7 +7,7 @@ TANSU_VERSION := 0.6.0
 TANSU_ROOT := $(CACHE)/tansu-$(TANSU_VERSION)
 export SLUICE_TANSU := $(TANSU_ROOT)/bin/tansu
 CARGO_FUZZ := $(CACHE)/cargo-fuzz/bin/cargo-fuzz
-APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv postgresql
+APT_PACKAGES := build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv postgresql curl openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 30
 FUZZ_CASES ?= 50000
