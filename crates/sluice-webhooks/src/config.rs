@@ -198,8 +198,13 @@ impl SecretSource {
         Self(text.into())
     }
 
+    /// Every secret of a list, resolved.
+    pub(crate) fn resolve_all(sources: &[Self], scheme: Scheme) -> Result<Vec<Secret>, String> {
+        sources.iter().map(|s| s.resolve(scheme)).collect()
+    }
+
     /// The secret, read from the environment when it says `env:NAME`.
-    pub(crate) fn resolve(&self, scheme: Scheme) -> Result<Secret, String> {
+    fn resolve(&self, scheme: Scheme) -> Result<Secret, String> {
         let text = match self.0.strip_prefix("env:") {
             Some(name) => std::env::var(name)
                 .map_err(|_| format!("the environment variable {name} is not set"))?,

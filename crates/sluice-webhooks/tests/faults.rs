@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use common::{Receiver, SECRET, Service, post_signed};
+use common::{Receiver, SECRET, Service, post_signed, signed_request};
 use sluice_core::dlq::headers as dlq;
 use sluice_testkit::{MockKafka, free_port, header_text, read_topic};
 
@@ -34,26 +34,14 @@ secrets = ["{SECRET}"]
     )
 }
 
-/// A POST signed with [`SECRET`]: status, `Retry-After`, body.
+/// A POST signed with [`SECRET`]: status and `Retry-After`.
 async fn post_with_retry_after(
     client: &reqwest::Client,
     url: &str,
     id: &str,
     body: &str,
 ) -> anyhow::Result<(u16, Option<u64>)> {
-    let secret = sluice_webhooks::signature::Secret::standard(SECRET)?;
-    let timestamp = common::now_secs();
-    let signature =
-        sluice_webhooks::signature::standard_signature(&[secret], id, timestamp, body.as_bytes());
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body.to_owned())
-        .send()
-        .await?;
+    let response = signed_request(client, url, id, body, true).send().await?;
     let retry_after = response
         .headers()
         .get("retry-after")

@@ -11,7 +11,7 @@ use clap::Parser;
 use sluice_consumer::FleetStatus;
 use sluice_core::SchemaRegistry;
 use sluice_telemetry::http::{Endpoints, Readiness};
-use sluice_webhooks::{Egress, Ingress, IngressStatus, WebhooksConfig};
+use sluice_webhooks::{Egress, Ingress, IngressStatus, WebhookError, WebhooksConfig};
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -47,6 +47,21 @@ impl Readiness for Status {
             Err(troubles.join("; "))
         }
     }
+}
+
+/// Runs one half, if configured; its failure stops the other.
+async fn half(
+    run: Option<impl Future<Output = Result<(), WebhookError>>>,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> Result<(), WebhookError> {
+    let Some(run) = run else {
+        return Ok(());
+    };
+    let result = run.await;
+    if result.is_err() {
+        let _ = stop.send(true);
+    }
+    result
 }
 
 #[tokio::main]
@@ -94,26 +109,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = stopped.wait_for(|s| *s).await;
     };
     let stop = &stop;
-    let ingress_run = async {
-        let result = match ingress {
-            Some(ingress) => ingress.run(signal(stopped.clone())).await,
-            None => Ok(()),
-        };
-        if result.is_err() {
-            let _ = stop.send(true);
-        }
-        result
-    };
-    let egress_run = async {
-        let result = match egress {
-            Some(egress) => egress.run(signal(stopped.clone())).await,
-            None => Ok(()),
-        };
-        if result.is_err() {
-            let _ = stop.send(true);
-        }
-        result
-    };
+    let ingress_run = half(ingress.map(|i| i.run(signal(stopped.clone()))), stop);
+    let egress_run = half(egress.map(|e| e.run(signal(stopped.clone()))), stop);
     let stopper = async {
         tokio::select! {
             () = shutdown => {}

@@ -18,7 +18,7 @@ use sluice_consumer::{Context, HandlerError, RecordHandler};
 use sluice_core::{Decoder, SchemaRegistry};
 
 use super::circuit::Circuit;
-use crate::config::EndpointConfig;
+use crate::config::{EndpointConfig, SecretSource};
 use crate::error::WebhookError;
 use crate::signature::{self, Scheme, Secret};
 
@@ -67,12 +67,7 @@ impl Delivery {
         let bad = |message: String| {
             WebhookError::Config(format!("endpoint {:?}: {message}", config.name))
         };
-        let secrets = config
-            .secrets
-            .iter()
-            .map(|s| s.resolve(config.scheme))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(bad)?;
+        let secrets = SecretSource::resolve_all(&config.secrets, config.scheme).map_err(bad)?;
         let signature_header = HeaderName::try_from(config.signature_header.as_str())
             .map_err(|e| bad(format!("signature_header: {e}")))?;
         let timeout = Duration::from_millis(config.timeout_ms);

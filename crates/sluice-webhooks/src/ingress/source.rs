@@ -13,7 +13,7 @@ use hyper::HeaderMap;
 use sluice_core::{Encoder, Envelope, Format, SchemaRegistry, TraceContext};
 
 use super::reply::Reject;
-use crate::config::SourceConfig;
+use crate::config::{SecretSource, SourceConfig};
 use crate::error::WebhookError;
 use crate::signature::{self, Scheme, Secret, StandardHeaders};
 
@@ -63,12 +63,7 @@ impl Source {
     ) -> Result<Self, WebhookError> {
         let bad =
             |message: String| WebhookError::Config(format!("source {:?}: {message}", config.name));
-        let secrets = config
-            .secrets
-            .iter()
-            .map(|s| s.resolve(config.scheme))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(bad)?;
+        let secrets = SecretSource::resolve_all(&config.secrets, config.scheme).map_err(bad)?;
         let body = match (&config.event_type, &config.schema_event_type) {
             (Some(event_type), None) => Body::CloudEvent {
                 event_type: event_type.clone(),

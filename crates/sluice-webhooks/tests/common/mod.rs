@@ -244,6 +244,24 @@ pub async fn try_post_signed(
     body: &str,
     signed: bool,
 ) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let response = signed_request(client, url, id, body, signed).send().await?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await?;
+    Ok((
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// A POST of `body` as JSON with `id`, signed with [`SECRET`] when
+/// `signed`, otherwise with a signature no secret made.
+pub fn signed_request(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    body: &str,
+    signed: bool,
+) -> reqwest::RequestBuilder {
     let secret = sluice_webhooks::signature::Secret::standard(SECRET).unwrap();
     let timestamp = now_secs();
     let signature = if signed {
@@ -251,21 +269,13 @@ pub async fn try_post_signed(
     } else {
         "v1,bm90IGEgc2lnbmF0dXJl".to_owned()
     };
-    let response = client
+    client
         .post(url)
         .header("content-type", "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(body.to_owned())
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await?;
-    Ok((
-        status,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    ))
 }
 
 /// A POST with the given headers (content type included), answered as
