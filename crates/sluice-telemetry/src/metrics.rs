@@ -73,6 +73,17 @@ pub const OUTBOX_COMMIT_TO_ACK: &str = "sluice_outbox_commit_to_ack_seconds";
 pub const OUTBOX_BUCKETS_HELD: &str = "sluice_outbox_buckets_held";
 /// Events an inbox had seen already (not handled again). Labels: `group`.
 pub const INBOX_DUPLICATES: &str = "sluice_inbox_duplicates_total";
+/// Webhook ingress answers. Labels: `source`, `status`.
+pub const WEBHOOK_REQUESTS: &str = "sluice_webhook_requests_total";
+/// From a webhook request's arrival to its answer. Labels: `source`.
+pub const WEBHOOK_REQUEST_DURATION: &str = "sluice_webhook_request_seconds";
+/// Webhook egress requests. Labels: `endpoint`, `outcome` (`delivered`,
+/// `retried`, `refused`).
+pub const WEBHOOK_DELIVERIES: &str = "sluice_webhook_deliveries_total";
+/// From a record's timestamp to its endpoint's 2xx. Labels: `endpoint`.
+pub const WEBHOOK_DELIVERY_DURATION: &str = "sluice_webhook_delivery_seconds";
+/// 1 while an endpoint's circuit is open. Labels: `endpoint`.
+pub const WEBHOOK_CIRCUIT_OPEN: &str = "sluice_webhook_circuit_open";
 
 /// A gauge not set for this long leaves the Prometheus output: the
 /// consumer sets its partitions' gauges every second, so a revoked
@@ -148,6 +159,22 @@ pub fn describe() {
     describe_counter!(
         INBOX_DUPLICATES,
         "Events an inbox had seen already and did not handle again."
+    );
+    describe_counter!(WEBHOOK_REQUESTS, "Webhook ingress answers, by status.");
+    describe_histogram!(
+        WEBHOOK_REQUEST_DURATION,
+        Unit::Seconds,
+        "From a webhook request's arrival to its answer (the broker's ack included)."
+    );
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook egress requests, by outcome.");
+    describe_histogram!(
+        WEBHOOK_DELIVERY_DURATION,
+        Unit::Seconds,
+        "From a record's timestamp to its endpoint's 2xx."
+    );
+    describe_gauge!(
+        WEBHOOK_CIRCUIT_OPEN,
+        "1 while a webhook endpoint's circuit is open."
     );
     describe_counter!(CONSUMER_RECEIVED, "Records read from the cluster.");
     describe_counter!(CONSUMER_HANDLED, "Records whose handler succeeded.");

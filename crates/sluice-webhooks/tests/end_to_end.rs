@@ -248,7 +248,10 @@ async fn webhooks_pass_through_kafka_once_each_in_key_order_with_the_retry_sched
     ensure!(header_text(dead, "ce_id").as_deref() == Some(refused));
     ensure!(header_text(dead, dlq::ERROR_CLASS).as_deref() == Some("http_refused"));
     let message = header_text(dead, dlq::ERROR_MESSAGE).unwrap_or_default();
-    ensure!(message.starts_with("HTTP 400"), "{message}");
+    ensure!(
+        message == "HTTP 400: {}",
+        "the status and the body's start: {message}"
+    );
 
     // Kafka holds each accepted request once: the replay published nothing.
     let records = read_topic(&bootstrap, TOPIC, total)?;

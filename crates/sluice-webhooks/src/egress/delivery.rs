@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sluice_consumer::{Context, HandlerError, RecordHandler};
 use sluice_core::{Decoder, SchemaRegistry};
+use sluice_telemetry::metrics as m;
 
 use super::circuit::Circuit;
 use crate::config::{EndpointConfig, SecretSource};
@@ -276,10 +277,10 @@ impl RecordHandler for Delivery {
             Answer::Retry { .. } => "retried",
             Answer::Refused(_) => "refused",
         };
-        metrics::counter!("sluice_webhook_deliveries_total", "endpoint" => endpoint.clone(), "outcome" => outcome)
+        metrics::counter!(m::WEBHOOK_DELIVERIES, "endpoint" => endpoint.clone(), "outcome" => outcome)
             .increment(1);
         let result = self.settle(ctx, answer, &endpoint);
-        metrics::gauge!("sluice_webhook_circuit_open", "endpoint" => endpoint)
+        metrics::gauge!(m::WEBHOOK_CIRCUIT_OPEN, "endpoint" => endpoint)
             .set(if self.circuit.is_open() { 1.0 } else { 0.0 });
         result
     }
@@ -296,7 +297,7 @@ impl Delivery {
                         .duration_since(SystemTime::UNIX_EPOCH)
                         .map_or(0, |d| d.as_millis() as i64);
                     let latency = now.saturating_sub(created).max(0) as f64 / 1000.0;
-                    metrics::histogram!("sluice_webhook_delivery_seconds", "endpoint" => endpoint.to_owned())
+                    metrics::histogram!(m::WEBHOOK_DELIVERY_DURATION, "endpoint" => endpoint.to_owned())
                         .record(latency);
                 }
                 Ok(())

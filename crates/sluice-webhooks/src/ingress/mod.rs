@@ -32,6 +32,7 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sluice_core::SchemaRegistry;
 use sluice_producer::{Delivered, EncodedRecord, Producer};
+use sluice_telemetry::metrics as m;
 use tokio::net::TcpListener;
 
 use crate::config::IngressConfig;
@@ -197,14 +198,19 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     let response = match serve(shared, request).await {
         Ok(response) => response,
         Err(reject) => {
-            tracing::debug!(source = %name, status = %reject.status(), ?reject, "webhook refused");
+            // The service's own trouble is logged; a sender's is answered.
+            if reject.status().is_server_error() {
+                tracing::warn!(source = %name, status = %reject.status(), ?reject, "webhook not published");
+            } else {
+                tracing::debug!(source = %name, status = %reject.status(), ?reject, "webhook refused");
+            }
             reject.response()
         }
     };
     let status = response.status().as_u16().to_string();
-    metrics::counter!("sluice_webhook_requests_total", "source" => name.clone(), "status" => status)
+    metrics::counter!(m::WEBHOOK_REQUESTS, "source" => name.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("sluice_webhook_request_seconds", "source" => name)
+    metrics::histogram!(m::WEBHOOK_REQUEST_DURATION, "source" => name)
         .record(started.elapsed().as_secs_f64());
     response
 }
