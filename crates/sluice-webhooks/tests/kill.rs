@@ -1,18 +1,19 @@
-//! The shipped binary killed (SIGKILL) while requests are in flight: every
-//! request answered 202 is in Kafka, and none answered with an error is.
+//! The shipped binary killed (SIGKILL): while requests are in flight, every
+//! request answered 202 is in Kafka and none answered with an error is;
+//! while a delivery waits for its retry, the next instance delivers it and
+//! the records behind it, in order, once each.
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use common::{SECRET, try_post_signed};
+use common::{Receiver, post_signed, spawn_binary, try_post_signed, wait_ready};
 use rdkafka::consumer::Consumer as _;
-use sluice_testkit::{Tansu, free_port, header_text, http_get, reader_from_start};
+use sluice_testkit::{MockKafka, Tansu, free_port, header_text, read_topic, reader_from_start};
 
 const TOPIC: &str = "webhooks.kill";
 const SENDERS: usize = 8;
@@ -71,23 +72,9 @@ key_pointer = "/order"
 "#
         ),
     )?;
-    let log = std::fs::File::create(dir.path().join("log"))?;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice-webhooks"))
-        .arg("--config")
-        .arg(&config)
-        .env("SHOP_SECRET", SECRET)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(http_get(http_port, "/ready"), Ok((200, _))) {
-        ensure!(
-            Instant::now() < deadline,
-            "not ready: {:?}",
-            http_get(http_port, "/ready")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let log = dir.path().join("log");
+    let mut child = spawn_binary(&config, &log);
+    wait_ready(&mut child, http_port, &log).await;
 
     // Senders post without pause until the service is gone.
     let url = format!("http://127.0.0.1:{ingress_port}/webhooks/shop");
@@ -175,5 +162,117 @@ key_pointer = "/order"
         extra <= unanswered,
         "{extra} records without a 202, {unanswered} unanswered requests"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_off_mid_retry_is_made_by_the_next_instance() -> anyhow::Result<()> {
+    let kafka = MockKafka::start(1)?;
+    kafka.create_topic("orders", 1)?;
+    kafka.create_topic("orders.dlq", 1)?;
+    let bootstrap = kafka.bootstrap_servers();
+    // 500 until the endpoint is fixed, then 200.
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let receiver = Receiver::start(Box::new({
+        let fixed = Arc::clone(&fixed);
+        move |_, _| {
+            (
+                if fixed.load(Ordering::SeqCst) {
+                    200
+                } else {
+                    500
+                },
+                vec![],
+            )
+        }
+    }))
+    .await;
+    let (http_port, ingress_port) = (free_port()?, free_port()?);
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("webhooks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http_port}"
+[ingress]
+listen = "127.0.0.1:{ingress_port}"
+[ingress.producer]
+[ingress.producer.kafka]
+bootstrap_servers = "{bootstrap}"
+[[ingress.source]]
+name = "shop"
+topic = "orders"
+event_type = "com.example.shop.order.v1"
+secrets = ["env:SHOP_SECRET"]
+key_pointer = "/order"
+
+[egress.kafka]
+bootstrap_servers = "{bootstrap}"
+[egress.kafka.properties]
+"fetch.wait.max.ms" = "10"
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+[[egress.endpoint]]
+name = "crm"
+url = "{}"
+topics = ["orders"]
+secrets = ["env:CRM_SECRET"]
+auto_offset_reset = "earliest"
+retry_schedule_ms = [60000]
+"#,
+            receiver.url()
+        ),
+    )?;
+    let log = dir.path().join("log");
+    let mut first = spawn_binary(&config, &log);
+    wait_ready(&mut first, http_port, &log).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{ingress_port}/webhooks/shop");
+    let ids = ["o-0", "o-1", "o-2"];
+    for id in ids {
+        let (status, reply) = post_signed(&client, &url, id, r#"{"order": "o"}"#).await;
+        ensure!(status == 202, "{status} {reply}");
+    }
+    // The first record failed once and waits a minute for its retry; the
+    // others, of the same key, wait behind it.
+    receiver
+        .wait_for("the first attempt", Duration::from_secs(20), |r| {
+            !r.is_empty()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.kill()?;
+    first.wait()?;
+    let attempts = receiver.received();
+    ensure!(
+        attempts.len() == 1 && attempts[0].header("webhook-id") == Some("o-0"),
+        "before the kill: {:?}",
+        attempts
+            .iter()
+            .map(|r| r.header("webhook-id"))
+            .collect::<Vec<_>>()
+    );
+
+    fixed.store(true, Ordering::SeqCst);
+    let log = dir.path().join("log.2");
+    let mut second = spawn_binary(&config, &log);
+    receiver
+        .wait_for("three deliveries", Duration::from_secs(60), |r| {
+            r.iter().filter(|r| r.status == 200).count() >= 3
+        })
+        .await;
+    second.kill()?;
+    second.wait()?;
+    let delivered: Vec<_> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.status == 200)
+        .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+        .collect();
+    ensure!(delivered == ids, "delivered {delivered:?}");
+    // Nothing was dead-lettered: the record was never given up.
+    read_topic(&bootstrap, "orders.dlq", 0)?;
     Ok(())
 }

@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
-use common::{Receiver, SECRET, post_signed};
+use anyhow::{bail, ensure};
+use common::{Receiver, post_signed, spawn_binary, wait_ready};
 use sluice_testkit::{MockKafka, free_port, http_get};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,32 +53,9 @@ auto_offset_reset = "earliest"
             receiver.url()
         ),
     )?;
-    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
     let log = dir.path().join("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice-webhooks"))
-        .args([
-            "--config",
-            config.to_str().context("a path")?,
-            "--registry",
-            registry,
-        ])
-        .env("SHOP_SECRET", SECRET)
-        .env("CRM_SECRET", SECRET)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(http_get(http_port, "/ready"), Ok((200, _))) {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!(
-                "not ready: {:?}\n{}",
-                http_get(http_port, "/ready"),
-                std::fs::read_to_string(&log)?
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut child = spawn_binary(&config, &log);
+    wait_ready(&mut child, http_port, &log).await;
     ensure!(matches!(http_get(http_port, "/health"), Ok((200, _))));
 
     let client = reqwest::Client::new();

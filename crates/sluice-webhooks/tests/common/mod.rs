@@ -336,3 +336,36 @@ pub fn now_secs() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// The shipped binary on `config`, with the repository's registry, the
+/// secrets `SHOP_SECRET` and `CRM_SECRET` set to [`SECRET`], its log in
+/// `log`.
+pub fn spawn_binary(config: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../../registry/manifest.toml");
+    std::process::Command::new(env!("CARGO_BIN_EXE_sluice-webhooks"))
+        .arg("--config")
+        .arg(config)
+        .args(["--registry", registry])
+        .env("SHOP_SECRET", SECRET)
+        .env("CRM_SECRET", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the binary answers `/ready` on `port` with 200.
+pub async fn wait_ready(child: &mut std::process::Child, port: u16, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(sluice_testkit::http_get(port, "/ready"), Ok((200, _))) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "not ready: {:?}\n{}",
+                sluice_testkit::http_get(port, "/ready"),
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
