@@ -243,7 +243,7 @@ retry_schedule_ms = [60000]
         })
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    first.kill()?;
+    let _ = first.kill();
     first.wait()?;
     let attempts = receiver.received();
     ensure!(
@@ -263,7 +263,7 @@ retry_schedule_ms = [60000]
             r.iter().filter(|r| r.status == 200).count() >= 3
         })
         .await;
-    second.kill()?;
+    let _ = second.kill();
     second.wait()?;
     let delivered: Vec<_> = receiver
         .received()
