@@ -1,8 +1,8 @@
 //! What goes wrong around the service: the cluster down (503, nothing
 //! published, the sender's retry published once), a sender over its rate
-//! (429 with `Retry-After`), endpoints that refuse connections or never
-//! answer (retried, dead-lettered with the class, holding no other
-//! endpoint). On librdkafka's mock cluster.
+//! or the producer's buffer full (429 with `Retry-After`), endpoints that
+//! refuse connections or never answer (retried, dead-lettered with the
+//! class, holding no other endpoint). On librdkafka's mock cluster.
 
 mod common;
 
@@ -213,5 +213,52 @@ async fn dead_and_silent_endpoints_are_dead_lettered_and_hold_no_other() -> anyh
         live.received().len()
     );
     drop(silent);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_buffer_answers_429_and_publishes_nothing() -> anyhow::Result<()> {
+    let kafka = MockKafka::start(1)?;
+    kafka.create_topic("orders", 1)?;
+    let bootstrap = kafka.bootstrap_servers();
+    // Room for one record of this size at a time.
+    let config = ingress(&bootstrap, "").replace(
+        "[ingress.producer]\n",
+        "[ingress.producer]\nmax_record_bytes = 1024\nmax_buffered_bytes = 1024\n",
+    );
+    let service = Service::start(&config).await;
+    let client = reqwest::Client::new();
+    let url = service.url("shop");
+    let body = format!(r#"{{"pad": "{}"}}"#, "x".repeat(400));
+    // Warm up the connection, then hold acknowledgements back.
+    let (status, _) = post_signed(&client, &url, "warm", &body).await;
+    ensure!(status == 202, "warm-up: {status}");
+    kafka
+        .cluster()
+        .broker_round_trip_time(1, Duration::from_millis(1500))?;
+
+    let slow = tokio::spawn({
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        async move { post_with_retry_after(&client, &url, "first", &body).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, retry_after) = post_with_retry_after(&client, &url, "second", &body).await?;
+    ensure!(status == 429, "with the buffer full: {status}");
+    ensure!(retry_after == Some(1), "Retry-After: {retry_after:?}");
+    let (status, _) = slow.await??;
+    ensure!(status == 202, "the first: {status}");
+
+    kafka
+        .cluster()
+        .broker_round_trip_time(1, Duration::from_millis(0))?;
+    let (status, _) = post_with_retry_after(&client, &url, "second", &body).await?;
+    ensure!(status == 202, "the retry: {status}");
+    service.stop().await;
+    let records = read_topic(&bootstrap, "orders", 3)?;
+    let ids: Vec<_> = records
+        .iter()
+        .filter_map(|r| header_text(r, "ce_id"))
+        .collect();
+    ensure!(ids == ["warm", "first", "second"], "{ids:?}");
     Ok(())
 }

@@ -31,6 +31,15 @@ pub struct EncodedRecord<'a> {
 }
 
 impl EncodedRecord<'_> {
+    /// The share of the producer's buffer (`max_buffered_bytes`) this
+    /// record takes while it waits for its acknowledgement.
+    pub fn buffered_size(&self) -> usize {
+        let header_bytes = self.headers.iter().fold(0_usize, |sum, (name, value)| {
+            sum.saturating_add(name.len() + value.len())
+        });
+        buffered_size(self.key.len(), self.value.len(), header_bytes)
+    }
+
     /// The last value of header `name`, when it is text.
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -90,15 +99,13 @@ impl Producer {
             );
         }
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        let mut header_bytes = 0_usize;
         for (name, value) in record.headers {
-            header_bytes = header_bytes.saturating_add(name.len() + value.len());
             headers = headers.insert(Header {
                 key: name.as_str(),
                 value: Some(value.as_slice()),
             });
         }
-        let size = buffered_size(record.key.len(), record.value.len(), header_bytes);
+        let size = record.buffered_size();
         match self
             .submit(&route, record.key, record.value, headers, size)
             .await

@@ -31,7 +31,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sluice_core::SchemaRegistry;
-use sluice_producer::{Delivered, EncodedRecord, Producer};
+use sluice_producer::{Delivered, Producer};
 use sluice_telemetry::metrics as m;
 use tokio::net::TcpListener;
 
@@ -288,7 +288,11 @@ async fn serve(
             "the ingress producer hit a fatal error; nothing was published".into(),
         ));
     }
-    if producer.buffered_bytes() as u64 >= producer.config().max_buffered_bytes {
+    // A record the buffer has no room for would wait; the sender is told
+    // to come back instead.
+    let size = record.encoded(&source.topic).buffered_size();
+    if producer.buffered_bytes().saturating_add(size) as u64 > producer.config().max_buffered_bytes
+    {
         return Err(Reject::Busy(
             "the producer's buffer is full".into(),
             Duration::from_secs(1),
@@ -315,15 +319,8 @@ async fn serve(
 }
 
 async fn publish(producer: Producer, topic: String, record: Record) -> Result<Delivered, Reject> {
-    let encoded = EncodedRecord {
-        topic: &topic,
-        key: &record.key,
-        value: &record.value,
-        headers: &record.headers,
-        id: &record.id,
-    };
     let pending = producer
-        .enqueue_encoded(encoded)
+        .enqueue_encoded(record.encoded(&topic))
         .await
         .map_err(|e| Reject::from_send(e.kind(), e.to_string()))?;
     pending

@@ -11,6 +11,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use hyper::HeaderMap;
 use sluice_core::{Encoder, Envelope, Format, SchemaRegistry, TraceContext};
+use sluice_producer::EncodedRecord;
 
 use super::reply::Reject;
 use crate::config::{SecretSource, SourceConfig};
@@ -54,6 +55,19 @@ pub(crate) struct Record {
     pub(crate) key: String,
     pub(crate) value: Vec<u8>,
     pub(crate) headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Record {
+    /// The record for the producer, to `topic`.
+    pub(crate) fn encoded<'a>(&'a self, topic: &'a str) -> EncodedRecord<'a> {
+        EncodedRecord {
+            topic,
+            key: &self.key,
+            value: &self.value,
+            headers: &self.headers,
+            id: &self.id,
+        }
+    }
 }
 
 impl Source {
